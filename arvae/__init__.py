@@ -1,0 +1,1 @@
+"""AR-VAE: attribute-regularized VAEs (Pati & Lerch) for images and music."""

@@ -1,0 +1,212 @@
+"""The paper's VAEs (Appendix B): a model is its config plus safetensors weights.
+
+``model.save_pretrained(dir)``, ``Model.from_pretrained(dir_or_repo)`` and ``model.push_to_hub(repo)``
+come from huggingface_hub's ``PyTorchModelHubMixin``; loading is restricted to safetensors.
+"""
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.nn.functional as F
+from huggingface_hub import PyTorchModelHubMixin, hf_hub_download
+from safetensors.torch import load_model
+from torch import nn
+
+HUB_TAGS = ["ar-vae", "vae", "disentanglement", "arxiv:2004.05485"]
+
+
+class SafetensorsHubMixin(PyTorchModelHubMixin):
+    """``PyTorchModelHubMixin`` that loads safetensors only (never a pickle fallback), strictly."""
+
+    @classmethod
+    def _from_pretrained(cls, *, model_id, revision, cache_dir, force_download, local_files_only, token,
+                         map_location="cpu", strict=True, **model_kwargs):
+        model = cls(**model_kwargs)
+        if os.path.isdir(model_id):
+            weights = os.path.join(model_id, "model.safetensors")
+        else:
+            weights = hf_hub_download(repo_id=model_id, filename="model.safetensors", revision=revision,
+                                      cache_dir=cache_dir, force_download=force_download, token=token,
+                                      local_files_only=local_files_only)
+        load_model(model, weights, strict=True, device=map_location)
+        return model.eval()
+
+
+class VAE(nn.Module, SafetensorsHubMixin, tags=HUB_TAGS, library_name="arvae",
+          repo_url="https://github.com/ashispati/ar-vae"):
+    """Shared VAE logic; subclasses define ``encode``, ``decode_logits`` and the data domain."""
+
+    latent_dim: int
+
+    def forward(self, x: torch.Tensor):
+        """Returns ``(logits, mu, logvar, z)``.
+
+        Training samples z and may decode with teacher forcing; evaluation uses the posterior mean
+        and decodes exactly as generation does.
+        """
+        mu, logvar = self.encode(x)
+        if self.training:
+            z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+            return self.decode_logits(z, x), mu, logvar, z
+        return self.decode_logits(mu), mu, logvar, mu
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor) -> torch.Tensor:
+        """Decode latents into data space (image probabilities or greedy tokens)."""
+        return self.logits_to_data(self.decode_logits(z))
+
+
+class ImageVAE(VAE):
+    """Bernoulli decoder over binary images; inputs are uint8 0-255 or float in [0, 1]."""
+
+    domain = "image"
+
+    @staticmethod
+    def preprocess(inputs: torch.Tensor) -> torch.Tensor:
+        return inputs.float() / 255.0 if inputs.dtype == torch.uint8 else inputs.float()
+
+    @staticmethod
+    def reconstruction_loss(logits, x):
+        return F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / len(x)
+
+    @staticmethod
+    def reconstruction_accuracy(logits, x):
+        return ((logits > 0) == (x > 0.5)).float().mean()
+
+    @staticmethod
+    def logits_to_data(logits):
+        return torch.sigmoid(logits)
+
+    def encode(self, x):
+        hidden = self.encoder_linear(self.encoder_conv(x).flatten(1))
+        return self.mu(hidden), self.logvar(hidden)
+
+    def decode_logits(self, z, x=None):
+        return self.decoder_conv(self.decoder_linear(z).view(-1, *self.feature_shape))
+
+
+class SpritesVAE(ImageVAE):
+    """2-d sprites VAE of Table 2: 4 stride-2 convs (32 ch), 3 linear layers, latent 10."""
+
+    def __init__(self, latent_dim: int = 10, channels: int = 32, hidden: int = 256):
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.feature_shape = (channels, 4, 4)
+
+        def conv(cin, cout):
+            return nn.Sequential(nn.Conv2d(cin, cout, 4, 2, 1), nn.ReLU())
+
+        def deconv(cin, cout, last=False):
+            layer = nn.ConvTranspose2d(cin, cout, 4, 2, 1)
+            return layer if last else nn.Sequential(layer, nn.ReLU())
+
+        features = channels * 16
+        self.encoder_conv = nn.Sequential(conv(1, channels), conv(channels, channels), conv(channels, channels),
+                                          conv(channels, channels))
+        self.encoder_linear = nn.Sequential(nn.Linear(features, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
+        self.mu = nn.Linear(hidden, latent_dim)
+        self.logvar = nn.Linear(hidden, latent_dim)
+        self.decoder_linear = nn.Sequential(nn.Linear(latent_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden),
+                                            nn.ReLU(), nn.Linear(hidden, features), nn.ReLU())
+        self.decoder_conv = nn.Sequential(deconv(channels, channels), deconv(channels, channels),
+                                          deconv(channels, channels), deconv(channels, 1, last=True))
+
+
+class MnistVAE(ImageVAE):
+    """Morpho-MNIST VAE of Table 2: 3 stride-1 convs with SELU + dropout, latent 16."""
+
+    def __init__(self, latent_dim: int = 16, channels: int = 64, bottleneck_channels: int = 8,
+                 hidden: int = 256, dropout: float = 0.5):
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.feature_shape = (bottleneck_channels, 19, 19)  # 28 -> 25 -> 22 -> 19
+        features = bottleneck_channels * 19 * 19  # 2888
+
+        def block(layer):
+            return nn.Sequential(layer, nn.SELU(), nn.Dropout(dropout))
+
+        self.encoder_conv = nn.Sequential(block(nn.Conv2d(1, channels, 4)), block(nn.Conv2d(channels, channels, 4)),
+                                          block(nn.Conv2d(channels, bottleneck_channels, 4)))
+        self.encoder_linear = nn.Sequential(nn.Linear(features, hidden), nn.SELU())
+        self.mu = nn.Linear(hidden, latent_dim)
+        self.logvar = nn.Linear(hidden, latent_dim)
+        self.decoder_linear = nn.Sequential(nn.Linear(latent_dim, hidden), nn.SELU(), nn.Linear(hidden, features),
+                                            nn.SELU())
+        self.decoder_conv = nn.Sequential(block(nn.ConvTranspose2d(bottleneck_channels, channels, 4)),
+                                          block(nn.ConvTranspose2d(channels, channels, 4)),
+                                          nn.ConvTranspose2d(channels, 1, 4))
+
+
+class MeasureVAE(VAE):
+    """MeasureVAE of Table 1: bi-GRU encoder over 24 tokens; beat-GRU -> tick-GRU decoder (4 x 6).
+
+    Training decodes with teacher forcing (one GRU call over all 24 ticks, the tick hidden state
+    carried across beats); generation decodes greedily, tick by tick.
+    """
+
+    domain = "music"
+
+    def __init__(self, vocab_size: int = 32, latent_dim: int = 32, embedding_dim: int = 10, hidden: int = 128,
+                 num_layers: int = 2, dropout: float = 0.5, beats: int = 4, ticks_per_beat: int = 6):
+        super().__init__()
+        self.latent_dim, self.vocab_size = latent_dim, vocab_size
+        self.beats, self.ticks_per_beat, self.num_layers, self.hidden = beats, ticks_per_beat, num_layers, hidden
+        encoder_features = 2 * num_layers * hidden  # final states of both directions and layers: 512
+        self.embedding = nn.Embedding(vocab_size, embedding_dim)
+        self.encoder_rnn = nn.GRU(embedding_dim, hidden, num_layers, batch_first=True, dropout=dropout,
+                                  bidirectional=True)
+        self.mu = nn.Sequential(nn.Linear(encoder_features, encoder_features), nn.SELU(),
+                                nn.Linear(encoder_features, latent_dim))
+        self.logvar = nn.Sequential(nn.Linear(encoder_features, encoder_features), nn.SELU(),
+                                    nn.Linear(encoder_features, latent_dim))
+        self.z_to_beat_hidden = nn.Sequential(nn.Linear(latent_dim, num_layers * hidden), nn.SELU())
+        self.z_to_tick_hidden = nn.Sequential(nn.Linear(latent_dim, num_layers * hidden), nn.SELU())
+        self.beat_rnn = nn.GRU(1, hidden, num_layers, batch_first=True, dropout=dropout)
+        self.tick_rnn = nn.GRU(embedding_dim + hidden, hidden, num_layers, batch_first=True, dropout=dropout)
+        self.start_embedding = nn.Parameter(torch.zeros(embedding_dim))
+        self.output = nn.Linear(hidden, vocab_size)
+
+    @staticmethod
+    def preprocess(inputs: torch.Tensor) -> torch.Tensor:
+        return inputs.long()
+
+    @staticmethod
+    def reconstruction_loss(logits, x):
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), x.reshape(-1))
+
+    @staticmethod
+    def reconstruction_accuracy(logits, x):
+        return (logits.argmax(-1) == x).float().mean()
+
+    @staticmethod
+    def logits_to_data(logits):
+        return logits.argmax(-1)
+
+    def encode(self, x):
+        _, final = self.encoder_rnn(self.embedding(x))               # (2 * layers, B, H)
+        features = final.transpose(0, 1).reshape(len(x), -1)
+        return self.mu(features), self.logvar(features)
+
+    def _initial_hidden(self, layer, z):
+        return layer(z).view(len(z), self.num_layers, self.hidden).transpose(0, 1).contiguous()
+
+    def decode_logits(self, z, x=None):
+        """Logits ``(B, 24, vocab)``: teacher-forced on tokens ``x`` when given, else greedy."""
+        batch = len(z)
+        beat_input = z.new_zeros(batch, self.beats, 1)
+        beat_out, _ = self.beat_rnn(beat_input, self._initial_hidden(self.z_to_beat_hidden, z))
+        beat_per_tick = beat_out.repeat_interleave(self.ticks_per_beat, dim=1)  # (B, 24, H)
+        hidden = self._initial_hidden(self.z_to_tick_hidden, z)
+        start = self.start_embedding.expand(batch, 1, -1)
+        if x is not None:
+            previous = torch.cat([start, self.embedding(x[:, :-1])], dim=1)
+            out, _ = self.tick_rnn(torch.cat([previous, beat_per_tick], dim=-1), hidden)
+            return self.output(out)
+        logits, previous = [], start
+        for tick in range(self.beats * self.ticks_per_beat):
+            out, hidden = self.tick_rnn(torch.cat([previous, beat_per_tick[:, tick:tick + 1]], dim=-1), hidden)
+            step_logits = self.output(out)
+            logits.append(step_logits)
+            previous = self.embedding(step_logits.argmax(-1))
+        return torch.cat(logits, dim=1)
