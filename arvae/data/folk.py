@@ -1,0 +1,66 @@
+"""Folk tunes (Scottish and Irish, ABC): measures of the melodies, 4 musical attributes.
+
+Default source: music21's bundled ABC collections; with ``data_dir``, a folk-rnn style ABC text
+file (tunes separated by blank lines) or a folder of ``.abc`` files. Tunes whose ``M:`` fields name
+no 4/4 or 2/2 meter are left out before parsing.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from arvae.data import music
+from arvae.music import attributes, tokens
+from arvae.music.io import ACCEPTED_METERS, abc_meters, measures_from_stream, parse_abc, split_abc_tunes
+
+ATTRIBUTE_NAMES = attributes.ATTRIBUTE_NAMES
+VOCAB_SIZE = tokens.VOCAB_SIZE
+COLLECTIONS = ("ryansMammoth", "oneills1850", "airdsAirs")
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        return path.read_text(encoding="latin-1")
+
+
+def _pieces(files: list[tuple[str, Path]], max_items):
+    pieces, tunes_total = [], 0
+    for label, path in files:
+        for k, tune in enumerate(split_abc_tunes(_read(path))):
+            tunes_total += 1
+            meters = abc_meters(tune)
+            if meters and not meters & set(ACCEPTED_METERS):
+                continue  # 6/8, 3/4, 2/4, ...: nothing to take
+            pieces.append(music.Piece(f"{label}#{k + 1}", lambda tune=tune: parse_abc(tune)))
+    stats = {"tunes_in_source": tunes_total, "tunes_4/4_or_2/2": len(pieces)}
+    return music.take(pieces, max_items), stats
+
+
+def corpus(data_dir=None, max_items: int | None = None) -> music.MusicCorpus:
+    if data_dir is None:
+        import music21
+        from music21 import corpus as m21corpus
+
+        files = [(f"{c}/{Path(p).stem}", Path(p)) for c in COLLECTIONS for p in sorted(m21corpus.getWork(c))]
+        source = f"music21 bundled folk ABC collections ({', '.join(COLLECTIONS)})"
+        key = f"music21-abc|{','.join(COLLECTIONS)}|{music21.__version__}"
+    else:
+        root = Path(data_dir).expanduser().resolve()
+        paths = sorted(root.glob("*.abc")) if root.is_dir() else [root]
+        if not paths or not all(p.is_file() for p in paths):
+            raise FileNotFoundError(f"no ABC file at {root}")
+        files = [(p.stem, p) for p in paths]
+        source = f"folk-rnn style ABC data {root}"
+        key = "|".join(f"{p}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in paths)
+
+    def make():
+        pieces, stats = _pieces(files, max_items)
+        return music.parse_pieces("folk", source, pieces, measures_from_stream, stats=stats)
+
+    return music.load_corpus("folk", source, key, max_items, make)
+
+
+def load_split(split: str, data_dir=None, max_items: int | None = None):
+    """``max_items`` caps the tunes parsed (after leaving out tunes in other meters)."""
+    return music.make_split(corpus(data_dir, max_items), split)
