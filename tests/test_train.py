@@ -1,0 +1,111 @@
+"""train.py end to end, as a maintainer runs it: a few CPU steps per dataset, then --resume."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from helpers import write_tiny_mnist
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL_DATA = {"sprites": ["--max-items", "256"], "mnist": [], "bach": ["--max-items", "3"],
+              "folk": ["--max-items", "3"]}
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("cache")
+    return {**os.environ, "ARVAE_CACHE": str(cache), "PYTHONPATH": str(ROOT)}
+
+
+@pytest.fixture(scope="module")
+def mnist_dir(tmp_path_factory):
+    return write_tiny_mnist(tmp_path_factory.mktemp("mnist"))
+
+
+def run_train(args, env, **kwargs):
+    return subprocess.run([sys.executable, str(ROOT / "train.py"), *args], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=300, **kwargs)
+
+
+def dataset_args(key, mnist_dir):
+    return SMALL_DATA[key] + (["--data-dir", str(mnist_dir)] if key == "mnist" else [])
+
+
+@pytest.mark.parametrize("key", ["sprites", "mnist", "bach", "folk"])
+def test_train_few_steps_then_resume(key, env, mnist_dir, tmp_path):
+    common = ["--dataset", key, "--model", "arvae", "--device", "cpu", "--batch-size", "16",
+              "--output-dir", str(tmp_path), *dataset_args(key, mnist_dir)]
+    first = run_train([*common, "--max-steps", "3"], env)
+    assert first.returncode == 0, first.stderr[-3000:]
+    model_dir = tmp_path / key / "arvae"
+    assert {"config.json", "model.safetensors", "metadata.json"} <= {p.name for p in model_dir.iterdir()}
+    metadata = json.loads((model_dir / "metadata.json").read_text())
+    assert metadata["steps"] == 3 and metadata["complete"]
+    assert metadata["dataset"] == key and metadata["hyperparameters"]["gamma"] > 0
+    assert metadata["data"]["train_items"] > 0 and metadata["data"]["source"]
+    assert "CPU" in metadata["hardware"] and metadata["seed"] == 0
+    assert set(metadata["final_val_losses"]) >= {"reconstruction", "kld", "regularization", "accuracy"}
+    weights_after_3 = load_file(model_dir / "model.safetensors")
+
+    resumed = run_train([*common, "--max-steps", "5", "--resume"], env)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming at step 3" in resumed.stdout
+    metadata = json.loads((model_dir / "metadata.json").read_text())
+    assert metadata["steps"] == 5
+    weights_after_5 = load_file(model_dir / "model.safetensors")
+    assert any(not torch.equal(weights_after_3[k], weights_after_5[k]) for k in weights_after_3)
+
+
+def test_resume_reproduces_an_uninterrupted_run(env, tmp_path):
+    common = ["--dataset", "sprites", "--model", "beta-vae", "--device", "cpu", "--batch-size", "16",
+              "--max-items", "256"]
+    straight = run_train([*common, "--max-steps", "6", "--output-dir", str(tmp_path / "a")], env)
+    assert straight.returncode == 0, straight.stderr[-3000:]
+    run_train([*common, "--max-steps", "2", "--output-dir", str(tmp_path / "b")], env)
+    resumed = run_train([*common, "--max-steps", "6", "--resume", "--output-dir", str(tmp_path / "b")], env)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    a = load_file(tmp_path / "a/sprites/beta-vae/model.safetensors")
+    b = load_file(tmp_path / "b/sprites/beta-vae/model.safetensors")
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    assert json.loads((tmp_path / "b/sprites/beta-vae/metadata.json").read_text())["hyperparameters"]["gamma"] == 0
+
+
+def test_ctrl_c_saves_before_exiting(env, tmp_path):
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), "--dataset", "sprites", "--model", "arvae", "--device", "cpu",
+         "--max-items", "2048", "--batch-size", "16", "--max-steps", "100000", "--checkpoint-every", "5",
+         "--output-dir", str(tmp_path)],
+        env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    model_dir = tmp_path / "sprites" / "arvae"
+    deadline = time.time() + 180
+    while not (model_dir / "training_state.json").exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr[-2000:]
+    assert "interrupted: saved step" in stdout
+    metadata = json.loads((model_dir / "metadata.json").read_text())
+    assert metadata["steps"] >= 5 and not metadata["complete"]
+    assert f"saved step {metadata['steps']}" in stdout
+
+
+def test_push_to_hub_without_token_keeps_local_files(env, tmp_path):
+    no_token = {**env, "HF_TOKEN": "", "HF_HOME": str(tmp_path / "hf")}
+    result = run_train(["--dataset", "sprites", "--model", "arvae", "--device", "cpu", "--max-items", "256",
+                        "--batch-size", "16", "--max-steps", "1", "--output-dir", str(tmp_path),
+                        "--push-to-hub", "someone/ar-vae"], no_token)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "not pushed" in result.stdout
+    assert (tmp_path / "sprites/arvae/model.safetensors").exists()
+
+
+def test_bad_arguments_fail_clearly(env):
+    result = run_train(["--dataset", "cifar"], env)
+    assert result.returncode == 2 and "invalid choice" in result.stderr
