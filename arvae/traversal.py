@@ -1,0 +1,68 @@
+"""Latent traversals and attribute surfaces: pure, batched computation shared by
+evaluation and the app."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+SPAN = 4.0  # the paper traverses each regularized dim from -4 to 4
+
+
+@torch.no_grad()
+def encode(model, inputs: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    """Posterior means ``(N, D)`` of raw dataset inputs, in batches."""
+    model.eval()
+    return torch.cat([model.encode(model.preprocess(inputs[i:i + batch_size]))[0]
+                      for i in range(0, len(inputs), batch_size)]) if len(inputs) else torch.empty(0)
+
+
+@torch.no_grad()
+def decode(model, z: torch.Tensor, batch_size: int = 1024) -> np.ndarray:
+    """Decode latents into data space as numpy: images ``(N, H, W)`` in [0, 1] or tokens ``(N, 24)``."""
+    model.eval()
+    outputs = [model.generate(z[i:i + batch_size]) for i in range(0, len(z), batch_size)]
+    data = torch.cat(outputs).numpy()
+    return data[:, 0] if data.ndim == 4 else data
+
+
+def traversal_values(steps: int, span: float = SPAN) -> np.ndarray:
+    return np.linspace(-span, span, steps, dtype=np.float32)
+
+
+def traversal_latents(z: torch.Tensor, dim: int, values) -> torch.Tensor:
+    """Each code in ``z`` ``(N, D)`` with ``dim`` set to each of ``values``: ``(N, steps, D)``."""
+    values = torch.as_tensor(np.asarray(values), dtype=z.dtype)
+    grid = z.unsqueeze(1).repeat(1, len(values), 1)
+    grid[:, :, dim] = values
+    return grid
+
+
+def surface_latents(z: torch.Tensor, dim_x: int, dim_y: int, resolution: int, span: float = SPAN) -> torch.Tensor:
+    """A ``resolution x resolution`` plane through code ``z`` ``(D,)``: ``(resolution**2, D)``, row-major in y."""
+    values = torch.as_tensor(traversal_values(resolution, span), dtype=z.dtype)
+    grid = z.reshape(1, -1).repeat(resolution * resolution, 1)
+    grid_y, grid_x = torch.meshgrid(values, values, indexing="ij")
+    grid[:, dim_x] = grid_x.reshape(-1)
+    grid[:, dim_y] = grid_y.reshape(-1)
+    return grid
+
+
+def attribute_surface(model, measure, z: torch.Tensor, dim_x: int, dim_y: int, attribute_index: int,
+                      resolution: int = 32, span: float = SPAN) -> np.ndarray:
+    """Measured attribute over a latent plane (Fig. 12/13): ``(resolution, resolution)``, rows = y."""
+    decoded = decode(model, surface_latents(z, dim_x, dim_y, resolution, span))
+    return measure(decoded)[:, attribute_index].reshape(resolution, resolution)
+
+
+def traverse_and_measure(model, measure, z: torch.Tensor, dims, steps: int = 9, span: float = SPAN):
+    """For each attribute l: decode ``z`` with ``dims[l]`` swept over ``steps`` values and measure it.
+
+    Returns ``(values (steps,), measured (L, N, steps))`` where ``measured[l]`` is attribute l of
+    the decoded traversal of dim ``dims[l]``. All traversals are decoded in one batch.
+    """
+    values = traversal_values(steps, span)
+    latents = torch.stack([traversal_latents(z, dim, values) for dim in dims])   # (L, N, steps, D)
+    decoded = decode(model, latents.reshape(-1, z.shape[1]))
+    attributes = measure(decoded).reshape(len(dims), len(z), steps, -1)
+    measured = np.stack([attributes[l, :, :, l] for l in range(len(dims))])
+    return values, measured
