@@ -75,17 +75,34 @@ def evaluate_model(spec, model_kind: str, data, root, mi_estimator: str, travers
 
 
 def format_table(spec, results: dict) -> str:
-    header = f"{spec.display_name:<16}" + "".join(f"{kind:>12}" for kind in MODEL_KINDS)
+    header = f"{spec.display_name:<24}" + "".join(f"{kind:>12}" for kind in MODEL_KINDS)
     rows = [header, "-" * len(header)]
     for name in TABLE_METRICS:
-        rows.append(f"{name:<16}"[:16] + "".join(
+        rows.append(f"{name:<24}" + "".join(
             f"{results[kind][name]:>12.3f}" if kind in results else f"{'-':>12}" for kind in MODEL_KINDS))
+    return "\n".join(rows)
+
+
+def markdown_report(root="checkpoints") -> str:
+    """One markdown table of every dataset's metrics.json beside the paper's medians."""
+    rows = ["| dataset | metric | AR-VAE | β-VAE | paper AR-VAE | paper β-VAE |", "| --- | --- | --- | --- | --- | --- |"]
+    for spec in registry.DATASETS.values():
+        path = Path(root) / spec.key / "metrics.json"
+        if not path.exists():
+            rows.append(f"| {spec.display_name} | not evaluated yet | | | | |")
+            continue
+        results = json.loads(path.read_text())
+        for name in TABLE_METRICS:
+            paper = spec.paper_medians.get(name)
+            paper_cells = f"{paper[0]:.3f} | {paper[1]:.3f}" if paper else "– | –"
+            rows.append(f"| {spec.display_name} | {name} | {results['arvae'][name]:.3f} | "
+                        f"{results['beta-vae'][name]:.3f} | {paper_cells} |")
     return "\n".join(rows)
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", required=True, choices=[*registry.DATASETS, "all"])
+    parser.add_argument("--dataset", default="all", choices=[*registry.DATASETS, "all"])
     parser.add_argument("--split", default="test", choices=["val", "test"])
     parser.add_argument("--num-samples", type=int, default=5000, help="held-out items used (0: all)")
     parser.add_argument("--checkpoints", default="checkpoints", help="folder of trained models")
@@ -93,7 +110,12 @@ def main(argv=None) -> None:
     parser.add_argument("--mi-estimator", default="ksg", choices=["ksg", "histogram"],
                         help="mutual information estimator: k-NN as in the paper's code, or 20-bin histograms")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--markdown", action="store_true",
+                        help="only print the committed metrics of all datasets as a markdown table")
     args = parser.parse_args(argv)
+    if args.markdown:
+        print(markdown_report(args.checkpoints))
+        return
     keys = list(registry.DATASETS) if args.dataset == "all" else [args.dataset]
     for key in keys:
         spec = registry.get(key)
