@@ -1,0 +1,192 @@
+"""Where the app's trained models come from, and a cache of the loaded ones.
+
+Bundled files ``<checkpoints>/<dataset>/<model>/{config.json,model.safetensors}`` are the default.
+When ``$ARVAE_HUB_REPO`` names a Hugging Face model repo, ``<dataset>/<model>/config.json`` and
+``model.safetensors`` (and ``metadata.json`` when present) are fetched from it first -- into the
+Hub cache, with :data:`HUB_TIMEOUT_S` per request -- and the bundled files are used whenever the
+Hub cannot be reached or does not have them. ``$ARVAE_HUB_REVISION`` pins a revision.
+
+Models load lazily (first use) through :func:`arvae.checkpoint.load_trained`, once per process.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from arvae import checkpoint
+
+log = logging.getLogger(__name__)
+
+HUB_ENV = "ARVAE_HUB_REPO"
+HUB_REVISION_ENV = "ARVAE_HUB_REVISION"
+HUB_TIMEOUT_S = 5.0
+RETRY_AFTER_S = 300.0  # after a failed Hub request, use the bundled files for this long
+REQUIRED_FILES = checkpoint.MODEL_FILES  # config.json, model.safetensors
+OPTIONAL_FILES = (checkpoint.METADATA_FILE,)
+
+
+def hub_repo() -> str | None:
+    repo = os.environ.get(HUB_ENV, "").strip()
+    return repo or None
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing or unreadable; the message says which and how to fix it."""
+
+
+# ------------------------------------------------------------------------------------ validation
+
+def check_model_dir(directory: Path) -> None:
+    """Cheap integrity check of a model folder without loading it: ``config.json`` parses and the
+    safetensors header is complete and consistent with the file size. Raises :class:`CheckpointError`."""
+    directory = Path(directory)
+    config, weights = directory / "config.json", directory / "model.safetensors"
+    if not weights.is_file() or not config.is_file():
+        missing = [p.name for p in (config, weights) if not p.is_file()]
+        raise CheckpointError(f"missing {', '.join(missing)} in {directory}")
+    try:
+        parsed = json.loads(config.read_text())
+        if not isinstance(parsed, dict):
+            raise ValueError("not a JSON object")
+    except Exception as error:
+        raise CheckpointError(f"{config} is not valid JSON ({error})") from None
+    size = weights.stat().st_size
+    try:
+        with open(weights, "rb") as handle:
+            head = handle.read(8)
+            if len(head) < 8:
+                raise ValueError("file too short")
+            (header_len,) = struct.unpack("<Q", head)
+            if header_len > min(size - 8, 100 * 2**20):
+                raise ValueError("header length out of range")
+            header = json.loads(handle.read(header_len))
+        ends = [int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"]
+        if not ends:
+            raise ValueError("no tensors")
+        if 8 + header_len + max(ends) != size:
+            raise ValueError(f"size {size} does not match the header (truncated?)")
+    except CheckpointError:
+        raise
+    except Exception as error:
+        raise CheckpointError(f"{weights} is not a valid safetensors file ({error})") from None
+
+
+# ------------------------------------------------------------------------------------------ Hub
+
+_hub_lock = threading.Lock()
+_hub_roots: dict[tuple, Path] = {}
+_hub_failed_at: dict[str, float] = {}
+
+
+def fetch_from_hub(repo: str, key: str, kind: str, revision: str | None = None,
+                   timeout: float = HUB_TIMEOUT_S) -> Path | None:
+    """Download ``<key>/<kind>/`` of Hub repo ``repo`` into the Hub cache; returns the snapshot root
+    (so that ``<root>/<key>/<kind>`` is the model folder), or None when the Hub cannot be reached or
+    lacks the files. Results are cached; a failure is not retried for :data:`RETRY_AFTER_S`."""
+    cache_key = (repo, key, kind, revision)
+    with _hub_lock:
+        if cache_key in _hub_roots:
+            return _hub_roots[cache_key]
+        failed = _hub_failed_at.get(repo)
+        if failed is not None and time.monotonic() - failed < RETRY_AFTER_S:
+            return None
+    try:
+        from huggingface_hub import constants, hf_hub_download
+
+        constants.HF_HUB_DOWNLOAD_TIMEOUT = min(float(constants.HF_HUB_DOWNLOAD_TIMEOUT), float(timeout))
+        paths = {}
+        for name in REQUIRED_FILES:
+            paths[name] = Path(hf_hub_download(repo, f"{key}/{kind}/{name}", revision=revision,
+                                               etag_timeout=timeout))
+        for name in OPTIONAL_FILES:
+            try:
+                hf_hub_download(repo, f"{key}/{kind}/{name}", revision=revision, etag_timeout=timeout)
+            except Exception:
+                pass
+        root = paths["config.json"].parents[2]
+        check_model_dir(root / key / kind)
+    except Exception as error:  # offline, timeout, missing repo/file, bad download
+        log.warning("could not fetch %s/%s from the Hub repo %s (%s); using the bundled files",
+                    key, kind, repo, error)
+        with _hub_lock:
+            _hub_failed_at[repo] = time.monotonic()
+        return None
+    with _hub_lock:
+        _hub_roots[cache_key] = root
+    return root
+
+
+# ------------------------------------------------------------------------------------ the store
+
+@dataclass
+class LoadedModel:
+    model: object
+    metadata: dict
+    origin: str  # where it came from, for display
+
+
+@dataclass
+class ModelStore:
+    """Loads each (dataset, model kind) once, on first use, and keeps it."""
+
+    root: Path
+    _models: dict = field(default_factory=dict)
+    _locks: dict = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def bundled_dir(self, key: str, kind: str) -> Path:
+        return checkpoint.model_dir(self.root, key, kind)
+
+    def status(self, key: str, kind: str) -> tuple[bool, str]:
+        """(usable, reason): cheap check, no loading. A Hub repo counts as usable (fetched later)."""
+        try:
+            check_model_dir(self.bundled_dir(key, kind))
+            return True, ""
+        except CheckpointError as error:
+            if hub_repo():
+                return True, f"bundled files unusable ({error}); will fetch from the Hub repo {hub_repo()}"
+            return False, str(error)
+
+    def _key_lock(self, key: str, kind: str) -> threading.Lock:
+        with self._lock:
+            return self._locks.setdefault((key, kind), threading.Lock())
+
+    def get(self, spec, kind: str) -> LoadedModel:
+        """The model of ``spec`` (a registry entry) and ``kind``; raises :class:`CheckpointError`."""
+        cache_key = (spec.key, kind)
+        if cache_key in self._models:
+            return self._models[cache_key]
+        with self._key_lock(spec.key, kind):
+            if cache_key in self._models:
+                return self._models[cache_key]
+            candidates = []
+            repo = hub_repo()
+            if repo:
+                hub_root = fetch_from_hub(repo, spec.key, kind, os.environ.get(HUB_REVISION_ENV) or None)
+                if hub_root is not None:
+                    candidates.append((hub_root, f"Hugging Face Hub: {repo}"))
+            candidates.append((self.root, f"bundled: {self.bundled_dir(spec.key, kind)}"))
+            errors = []
+            for root, origin in candidates:
+                try:
+                    check_model_dir(checkpoint.model_dir(root, spec.key, kind))
+                    model, metadata = checkpoint.load_trained(spec, kind, root)
+                    model.eval()
+                    loaded = LoadedModel(model, metadata, origin)
+                    self._models[cache_key] = loaded
+                    log.info("loaded %s/%s from %s", spec.key, kind, origin)
+                    return loaded
+                except Exception as error:
+                    errors.append(f"{origin}: {error}")
+            raise CheckpointError(f"The {kind} model for {spec.display_name} could not be loaded ("
+                                  + "; ".join(errors) + f"). Train it with: python train.py --dataset {spec.key} "
+                                  f"--model {kind}")
+
+    def loaded(self) -> list[tuple[str, str]]:
+        return list(self._models)

@@ -1,0 +1,205 @@
+"""The app in a real browser (Playwright + the system's Chromium; never `playwright install`):
+every tab renders without an error, uploads and sliders change the picture, music traversals
+are drawn and audible, surfaces render, bad uploads are reported. Screenshots of every tab go to
+test-output/screenshots/."""
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+from arvae import registry  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = os.environ.get("ARVAE_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+SCREENSHOTS = ROOT / "test-output" / "screenshots"
+VIEWPORT = {"width": 1400, "height": 2700}  # tall instead of full_page screenshots (those hang in headless Chromium)
+TIMEOUT_MS = 90_000
+
+if not Path(CHROMIUM).exists():
+    pytest.skip(f"no Chromium at {CHROMIUM} (tests/run.sh installs it with apt)", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, app_server):
+    context = browser.new_context(viewport=VIEWPORT)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    page.goto(app_server.url)
+    page.get_by_role("tab", name="2-d Sprites").wait_for()
+    yield page
+    context.close()
+
+
+def open_tab(page, name):
+    page.get_by_role("tab", name=name).click()
+    page.wait_for_timeout(300)
+
+
+def error_toasts(page):
+    return [t.inner_text() for t in page.locator("[data-testid='toast-body'].error").all()]
+
+
+def wait_idle(page, selector):
+    """Wait until no status tracker under ``selector`` shows a pending request."""
+    page.wait_for_function(
+        """sel => { const root = document.querySelector(sel); if (!root) return false;
+                    return !Array.from(root.querySelectorAll('[data-testid="status-tracker"]'))
+                        .some(e => !e.classList.contains('hide')); }""",
+        arg=selector)
+
+
+def image_pixels(page, selector) -> np.ndarray:
+    src = page.locator(f"{selector} img").first.get_attribute("src")
+    response = page.request.get(src)
+    assert response.ok, src
+    return np.asarray(Image.open(io.BytesIO(response.body())).convert("L"), dtype=np.int16)
+
+
+def plot_data(page, selector):
+    page.wait_for_function(
+        "sel => { const p = document.querySelector(sel + ' .js-plotly-plot'); return p && p.data && p.data.length; }",
+        arg=selector)
+    return page.evaluate("""sel => {
+        // arrays may be plain, typed, or Plotly's base64 typed arrays {dtype, bdata, shape}
+        const size = {i1: 1, u1: 1, i2: 2, u2: 2, i4: 4, u4: 4, f4: 4, f8: 8};
+        const dims = a => {
+            if (!a) return [0, 0];
+            if (a.bdata !== undefined) {
+                if (a.shape) return String(a.shape).split(',').map(Number);
+                return [atob(a.bdata).length / size[a.dtype], 0];
+            }
+            const first = a[0];
+            return [a.length, first && first.length !== undefined ? first.length : 0];
+        };
+        return document.querySelector(sel + ' .js-plotly-plot').data.map(t => ({
+            type: t.type, n: dims(t.x)[0], rows: t.z ? dims(t.z)[0] : 0, cols: t.z ? dims(t.z)[1] : 0}));
+    }""", selector)
+
+
+AUDIO_STATS = """async url => {
+    const buffer = await (await fetch(url)).arrayBuffer();
+    const context = new OfflineAudioContext(1, 1, 22050);
+    const audio = await context.decodeAudioData(buffer);
+    const samples = audio.getChannelData(0);
+    let peak = 0;
+    for (let i = 0; i < samples.length; i++) peak = Math.max(peak, Math.abs(samples[i]));
+    return {duration: audio.duration, peak: peak};
+}"""
+
+
+def audio_stats(page, selector):
+    """Duration and peak of the audio a gr.Audio shows, decoded by the browser itself."""
+    page.wait_for_function(
+        "sel => { const r = document.querySelector(sel); return r && (r.querySelector('audio[src]') || "
+        "r.querySelector('a[download]')); }", arg=selector)
+    root = page.locator(selector)
+    audio = root.locator("audio[src]")
+    url = audio.first.get_attribute("src") if audio.count() else root.locator("a[download]").first.get_attribute("href")
+    return page.evaluate(AUDIO_STATS, url)
+
+
+def test_every_tab_renders_without_an_error(page):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for number, spec in enumerate(registry.DATASETS.values(), start=1):
+        open_tab(page, spec.display_name)
+        if spec.domain == "image":
+            page.locator(f"#{spec.key}-grid img").wait_for()
+            assert plot_data(page, f"#{spec.key}-lines")
+        else:
+            assert plot_data(page, f"#{spec.key}-traversal")
+            page.locator(f"#{spec.key}-edit-notation svg").first.wait_for()
+        wait_idle(page, f"#tab-{spec.key}")
+        page.wait_for_timeout(500)
+        assert not error_toasts(page), f"{spec.display_name}: {error_toasts(page)}"
+        page.screenshot(path=str(SCREENSHOTS / f"{number}-{spec.key}.png"))
+    open_tab(page, "About & metrics")
+    page.get_by_text("AR-VAE in a few sentences").wait_for()
+    assert "Interpretability" in page.locator("#metrics-table").inner_text()
+    assert not error_toasts(page)
+    page.screenshot(path=str(SCREENSHOTS / f"{len(registry.DATASETS) + 1}-about.png"))
+
+
+def test_uploading_an_image_and_moving_a_slider_changes_the_output(page, tmp_path):
+    page.locator("#sprites-grid img").wait_for()
+    wait_idle(page, "#tab-sprites")
+    before_input = page.locator("#sprites-input img").get_attribute("src")
+    drawing = np.full((200, 200), 250, np.uint8)  # a dark ellipse on white paper
+    yy, xx = np.mgrid[:200, :200]
+    drawing[((yy - 120) / 18.0) ** 2 + ((xx - 70) / 30.0) ** 2 <= 1] = 15
+    Image.fromarray(drawing).save(tmp_path / "drawing.png")
+    page.locator("#sprites-upload input[type=file]").set_input_files(str(tmp_path / "drawing.png"))
+    page.wait_for_function("before => { const i = document.querySelector('#sprites-input img'); "
+                           "return i && i.getAttribute('src') !== before; }", arg=before_input)
+    wait_idle(page, "#tab-sprites")
+    uploaded = image_pixels(page, "#sprites-input")
+    assert uploaded.shape == (64, 64) and uploaded[0].max() == 0 and uploaded.max() == 255  # inverted, binary
+    output = page.locator("#sprites-output img")
+    before_src, before = output.get_attribute("src"), image_pixels(page, "#sprites-output")
+
+    slider = page.locator("#sprites-slider-scale input[type=range]")
+    slider.evaluate("el => { el.value = 4; el.dispatchEvent(new Event('input', {bubbles: true})); "
+                    "el.dispatchEvent(new Event('change', {bubbles: true})); }")
+    page.wait_for_function("before => document.querySelector('#sprites-output img').getAttribute('src') !== before",
+                           arg=before_src)
+    after = image_pixels(page, "#sprites-output")
+    assert np.abs(after - before).max() > 0
+    assert page.locator("#sprites-slider-scale input[type=number]").input_value() == "4"
+    assert not error_toasts(page)
+
+
+def test_music_traversal_draws_a_piano_roll_and_plays(page):
+    open_tab(page, "Bach Chorales")
+    traces = plot_data(page, "#bach-traversal")
+    assert [t["type"] for t in traces] == ["bar", "scatter"] * 4
+    assert sum(t["n"] for t in traces if t["type"] == "bar") > 0  # notes on the piano rolls
+    wait_idle(page, "#tab-bach")
+    stats = [audio_stats(page, f"#bach-audio-{name}") for name in registry.get("bach").attribute_names]
+    assert all(abs(s["duration"] - 18.5) < 0.05 for s in stats)  # 9 measures at 120 bpm + release
+    assert max(s["peak"] for s in stats) > 0.05  # not silent
+    held_out = audio_stats(page, "#bach-input-audio")
+    assert abs(held_out["duration"] - 2.5) < 0.05 and held_out["peak"] > 0.05
+    assert not error_toasts(page)
+
+
+def test_attribute_surface_heatmap_renders(page):
+    open_tab(page, "Morpho-MNIST")
+    page.locator("#mnist-grid img").wait_for()
+    wait_idle(page, "#tab-mnist")
+    page.locator("#mnist-surface-button").click()
+    traces = plot_data(page, "#mnist-surface")
+    assert traces[0]["type"] == "heatmap" and traces[0]["rows"] == 16 and traces[0]["cols"] == 16
+    page.locator("#mnist-surface .js-plotly-plot").scroll_into_view_if_needed()
+    page.screenshot(path=str(SCREENSHOTS / "mnist-surface.png"))
+    assert not error_toasts(page)
+
+
+def test_a_bad_upload_shows_a_clear_error_and_the_app_keeps_serving(page, tmp_path):
+    page.locator("#sprites-grid img").wait_for()
+    wait_idle(page, "#tab-sprites")
+    fake = tmp_path / "holiday.png"
+    fake.write_text("not a picture at all")
+    page.locator("#sprites-upload input[type=file]").set_input_files(str(fake))
+    toast = page.locator("[data-testid='toast-body'].error").first
+    toast.wait_for()
+    assert "holiday.png" in toast.inner_text() and "not an image" in toast.inner_text()
+    # still serving: load another held-out example
+    before = page.locator("#sprites-input img").get_attribute("src")
+    page.locator("#sprites-index input").fill("5")
+    page.locator("#sprites-load").click()
+    page.wait_for_function("before => document.querySelector('#sprites-input img').getAttribute('src') !== before",
+                           arg=before)
