@@ -23,6 +23,8 @@ not published):
 """
 from __future__ import annotations
 
+import functools
+
 import logging
 import os
 import urllib.request
@@ -96,9 +98,17 @@ def _build_templates() -> np.ndarray:
     return templates
 
 
-_TEMPLATES = _build_templates()
+@functools.cache
+def _templates() -> np.ndarray:
+    """The shape templates, built on first use (keeps importing this module fast)."""
+    return _build_templates()
+
+
+@functools.cache
+def _unit_areas() -> np.ndarray:
+    return np.array([1.0, np.pi * ELLIPSE_AXES[0] * ELLIPSE_AXES[1],
+                     float(_templates()[2].mean()) * (2 * _TABLE_RADIUS) ** 2])
 # exact areas at scale 1 (shape units²), used by measure() to turn area into scale
-_UNIT_AREAS = np.array([1.0, np.pi * ELLIPSE_AXES[0] * ELLIPSE_AXES[1], float(_TEMPLATES[2].mean()) * (2 * _TABLE_RADIUS) ** 2])
 
 
 def factor_values(factor_indices) -> np.ndarray:
@@ -152,7 +162,7 @@ def render(factor_indices, chunk_size: int = 2048) -> np.ndarray:
         v = (cos * dy)[:, :, None] - (sin * dx)[:, None, :]
         iu = np.clip((u + _TABLE_SIZE / 2).astype(np.int32), 0, _TABLE_SIZE - 1)
         iv = np.clip((v + _TABLE_SIZE / 2).astype(np.int32), 0, _TABLE_SIZE - 1)
-        window = _TEMPLATES[f[:, 0][:, None, None], iv, iu]
+        window = _templates()[f[:, 0][:, None, None], iv, iu]
         canvas = np.zeros((m, IMAGE_SIZE + 2 * pad, IMAGE_SIZE + 2 * pad), dtype=np.uint8)
         rows = (oy + pad)[:, None] + offsets
         cols = (ox + pad)[:, None] + offsets
@@ -164,16 +174,16 @@ def render(factor_indices, chunk_size: int = 2048) -> np.ndarray:
 # ----------------------------------------------------------------------------- measuring images
 
 
+@functools.cache
 def _heart_reference():
     """Phases of the heart's moments ``sum z^2`` and ``sum |z|^2 z`` at orientation 0."""
-    heart = _TEMPLATES[2].astype(np.float64)
+    heart = _templates()[2].astype(np.float64)
     c = (np.arange(_TABLE_SIZE) + 0.5) - _TABLE_SIZE / 2
     z = c[None, :] + 1j * c[:, None]
     z = z - (heart * z).sum() / heart.sum()
     return np.angle((heart * z**2).sum()), np.angle((heart * np.abs(z) ** 2 * z).sum())
 
 
-_HEART_PHASE2, _HEART_PHASE21 = _heart_reference()
 # decision thresholds on the moment descriptors (set on rendered sprites, see tests)
 _ELLIPSE_ELONGATION = 0.45  # ellipse >= 0.52, heart <= 0.36, square <= 0.18
 _HEART_SKEW_WEIGHT, _HEART_THRESHOLD = 1.3, 0.19  # heart: elongation + 1.3 * skew > 0.19
@@ -212,8 +222,9 @@ def _moment_features(images: np.ndarray):
 def _heart_orientation(c2, c21):
     """The heart's axis from its second moments (precise, but only mod π), turned towards the
     direction given by the third-order moment (coarse, but over the full circle)."""
-    coarse = np.angle(c21) - _HEART_PHASE21
-    axis = (np.angle(c2) - _HEART_PHASE2) / 2
+    phase2, phase21 = _heart_reference()
+    coarse = np.angle(c21) - phase21
+    axis = (np.angle(c2) - phase2) / 2
     flip = np.cos(axis - coarse) < 0
     return np.mod(axis + np.pi * flip, 2 * np.pi)
 
@@ -254,7 +265,7 @@ def measure(images) -> np.ndarray:
     area, cx, cy, c2, c4, c21, elongation, skew, n = _moment_features(binary)
     heart = elongation + _HEART_SKEW_WEIGHT * skew > _HEART_THRESHOLD
     shape = np.where(elongation > _ELLIPSE_ELONGATION, 1, np.where(heart, 2, 0))
-    scale = np.sqrt(area / (_UNIT_AREAS[shape] * BASE_PX**2))
+    scale = np.sqrt(area / (_unit_areas()[shape] * BASE_PX**2))
     two_pi = 2 * np.pi
     orientation = np.select(
         [shape == 0, shape == 1],
