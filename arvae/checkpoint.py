@@ -35,14 +35,27 @@ def write_json(path: Path, data: dict) -> None:
                         lambda tmp: Path(tmp).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n"))
 
 
+PUBLISHED_DTYPE = torch.float16  # halves the repository's size; loading casts back to the model's dtype
+
+
+def store_weights_as(path: Path, dtype: torch.dtype = PUBLISHED_DTYPE) -> None:
+    """Rewrite a safetensors file with its floating-point tensors in ``dtype``."""
+    tensors = {k: v.to(dtype) if v.is_floating_point() else v for k, v in load_file(path).items()}
+    save_file(tensors, path)
+
+
 def save_model(model, directory: Path, metadata: dict) -> None:
-    """Write ``config.json`` + ``model.safetensors`` (via ``save_pretrained``) and ``metadata.json``."""
+    """Write ``config.json`` + ``model.safetensors`` (float16, via ``save_pretrained``) and ``metadata.json``.
+
+    The resumable training state (:func:`save_training_state`) keeps full precision.
+    """
     directory = Path(directory)
     with tempfile.TemporaryDirectory(dir=directory.parent if directory.parent.exists() else None) as staging:
         model.save_pretrained(staging)
+        store_weights_as(Path(staging) / "model.safetensors")
         for name in MODEL_FILES:
             _replace_atomically(directory, name, lambda tmp, name=name: os.replace(Path(staging) / name, tmp))
-    write_json(directory / METADATA_FILE, metadata)
+    write_json(directory / METADATA_FILE, {**metadata, "weights_dtype": str(PUBLISHED_DTYPE).removeprefix("torch.")})
 
 
 def save_training_state(directory: Path, model, optimizer, state: dict) -> None:

@@ -53,6 +53,8 @@ def test_train_few_steps_then_resume(key, env, mnist_dir, tmp_path):
     assert "CPU" in metadata["hardware"] and metadata["seed"] == 0
     assert set(metadata["final_val_losses"]) >= {"reconstruction", "kld", "regularization", "accuracy"}
     weights_after_3 = load_file(model_dir / "model.safetensors")
+    assert metadata["weights_dtype"] == "float16"
+    assert all(v.dtype == torch.float16 for v in weights_after_3.values() if v.is_floating_point())
 
     resumed = run_train([*common, "--max-steps", "5", "--resume"], env)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
