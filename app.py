@@ -52,15 +52,6 @@ GALLERY_ITEMS = 30
 IMAGE_INPUTS = {"sprites": (64, "sprites"), "mnist": (28, "mnist")}  # input size and render.prepare_image style
 LIGHT = dict(concurrency_id="light", concurrency_limit=2)
 HEAVY = dict(concurrency_id="heavy", concurrency_limit=1)
-PAPER_METRICS = {  # medians over ten seeds read off the paper's Fig. 3 and 5: (AR-VAE, beta-VAE)
-    "interpretability": {"sprites": (0.85, 0.45), "mnist": (0.85, 0.41), "bach": (0.96, 0.08), "folk": (0.96, 0.22)},
-    "mig": {"sprites": (0.69, 0.33), "mnist": (0.135, 0.03), "bach": (0.165, 0.03), "folk": (0.48, 0.025)},
-    "sap": {"sprites": (0.85, 0.40), "mnist": (0.545, 0.28), "bach": (0.32, 0.07), "folk": (0.525, 0.10)},
-    "scc": {"sprites": (0.89, 0.615), "mnist": (0.96, 0.625), "bach": (0.975, 0.345), "folk": (0.99, 0.44)},
-    "modularity": {"sprites": (0.96, 0.91), "mnist": (0.84, 0.85), "bach": (0.69, 0.71), "folk": (0.87, 0.87)},
-    "reconstruction_accuracy": {"sprites": (99.85, 99.7), "mnist": (97.0, 94.2), "bach": (96.2, 99.1),
-                                "folk": (99.5, 99.75)},
-}
 METRIC_LABELS = {"interpretability": "Interpretability", "mig": "MIG", "sap": "SAP", "scc": "SCC",
                  "modularity": "Modularity", "reconstruction_accuracy": "Reconstruction %",
                  "traversal_monotonicity": "Traversal monotonicity",
@@ -970,14 +961,11 @@ Hyperparameters (paper): β = 4, γ = 10, δ = 1 for images; β = 0.001, γ = 1,
 
 
 def paper_median(spec, metric: str):
-    """(AR-VAE, beta-VAE) medians of the paper: the registry's ``paper_medians`` when it has them
-    (fractions), else this module's table; reconstruction in %."""
-    medians = getattr(spec, "paper_medians", None) or {}
-    try:
-        pair = tuple(float(v) for v in medians[metric])[:2]
-        return tuple(100 * v for v in pair) if metric == "reconstruction_accuracy" and max(pair) <= 1 else pair
-    except (KeyError, TypeError, ValueError):
-        return PAPER_METRICS.get(metric, {}).get(spec.key)
+    """(AR-VAE, beta-VAE) medians of the paper from the registry, reconstruction in %; None if unknown."""
+    pair = spec.paper_medians.get(metric)
+    if pair is None:
+        return None
+    return tuple(100 * v for v in pair) if metric == "reconstruction_accuracy" else tuple(pair)
 
 
 def metrics_markdown(root: Path) -> str:
