@@ -990,8 +990,8 @@ def metrics_markdown(root: Path) -> str:
             for kind in registry.MODEL_KINDS:
                 value = ((data or {}).get(kind) or {}).get(metric)
                 if isinstance(value, dict):  # content preservation: accuracy on reconstructions / traversals
-                    parts = [value.get(k) for k in ("reconstructions", "traversals")]
-                    value = " / ".join(f"{v:.3f}" for v in parts if isinstance(v, (int, float))) or None
+                    pair = [value.get(k) for k in ("reconstructions", "traversals")]
+                    value = " / ".join(f"{v:.3f}" for v in pair if isinstance(v, (int, float))) or None
                 elif isinstance(value, (int, float)):
                     value = f"{100 * value:.2f}" if metric == "reconstruction_accuracy" else f"{value:.3f}"
                 here.append(value if value is not None else ("not evaluated yet" if data is None else "—"))
