@@ -21,6 +21,7 @@ any note are skipped.
 """
 from __future__ import annotations
 
+import functools
 import io
 import math
 import re
@@ -167,13 +168,21 @@ def write_midi(tokens, path, tempo: float = 120.0, program: int = 0) -> Path:
 
 
 def musicxml_string(tokens) -> str:
-    """MusicXML text of :func:`tokens_to_stream`."""
+    """MusicXML text of :func:`tokens_to_stream` (cached: music21's export takes ~0.1 s, and the app
+    asks for the same measures twice, for the download and for the notation)."""
+    arr = as_measures(tokens)
+    return _musicxml_cached(arr.astype(np.int64).tobytes(), arr.shape)
+
+
+@functools.lru_cache(maxsize=64)
+def _musicxml_cached(data: bytes, shape: tuple) -> str:
     from music21.musicxml.m21ToXml import GeneralObjectExporter
 
+    tokens = np.frombuffer(data, dtype=np.int64).reshape(shape)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        data = GeneralObjectExporter(tokens_to_stream(tokens)).parse()
-    return data.decode("utf-8")
+        xml = GeneralObjectExporter(tokens_to_stream(tokens)).parse()
+    return xml.decode("utf-8")
 
 
 def write_musicxml(tokens, path) -> Path:
