@@ -9,9 +9,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 # --------------------------------------------------------------------------------------------------
-# The app under test (tests/test_app_api.py, tests/test_app_browser.py): tiny checkpoints made by
-# train.py for every dataset and both models, the held-out samples exported next to them, and
-# `python app.py` serving them on a free localhost port. Built once per test session.
+# The app under test (tests/test_app_api.py, tests/test_app_browser.py): `python app.py` serving the
+# shipped checkpoints/ on a free localhost port; and, for the fault cases, tiny checkpoints made by
+# train.py for every dataset and both models with the held-out samples exported next to them.
+# Built once per test session.
 import json as _json  # noqa: E402
 import shutil as _shutil  # noqa: E402
 import signal as _signal  # noqa: E402
@@ -98,17 +99,20 @@ class AppServer:
         self.log.close()
 
 
+SHIPPED_CHECKPOINTS = ROOT / "checkpoints"
+
+
 @pytest.fixture(scope="session")
 def app_server(app_checkpoints):
-    """`python app.py` serving the tiny checkpoints; ``.url``, ``.logs()``, ``.alive()``."""
-    server = AppServer(app_checkpoints["root"], app_checkpoints["env"], app_checkpoints["base"] / "server.log")
+    """`python app.py` serving the shipped, trained checkpoints; ``.url``, ``.logs()``, ``.alive()``."""
+    server = AppServer(SHIPPED_CHECKPOINTS, app_checkpoints["env"], app_checkpoints["base"] / "server.log")
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="session")
 def damaged_app_server(app_checkpoints):
-    """A second server whose folk AR-VAE checkpoint is truncated, MNIST has no beta-VAE, and sprites
+    """A second server, on the tiny train.py checkpoints, whose folk AR-VAE checkpoint is truncated, MNIST has no beta-VAE, and sprites
     has a metrics.json (as arvae.evaluate writes it)."""
     root = app_checkpoints["base"] / "damaged"
     _shutil.copytree(app_checkpoints["root"], root, ignore=_shutil.ignore_patterns("training_state.*"))
