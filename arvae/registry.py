@@ -14,7 +14,7 @@ import numpy as np
 from arvae import models
 from arvae.data import bach, folk, mnist, sprites
 from arvae.data.base import AttributeDataset
-from arvae.morphometrics import measure as measure_morphometrics
+from arvae.morphometrics import measure_decoded as measure_morphometrics
 from arvae.music.attributes import measure as measure_music_attributes
 
 MODEL_KINDS = ("arvae", "beta-vae")
@@ -30,7 +30,8 @@ class DatasetSpec:
     regularized_dims: tuple[int, ...]  # latent dim of each attribute (AR-VAE)
     model_class: type
     model_kwargs: dict = field(default_factory=dict)
-    # measures attributes of decoded outputs: images (N, H, W) in [0, 1] or tokens (N, 24) -> (N, L)
+    # measures attributes of decoded outputs: images (N, H, W) in [0, 1] or tokens (N, 24) -> (N, L);
+    # for MNIST the batched morphometrics.measure_fast (the training data keeps the reference measure)
     measure: Callable[[np.ndarray], np.ndarray] = None
     beta: float = 4.0
     gamma: float = 10.0  # AR-VAE only; the beta-VAE baseline uses gamma = 0
