@@ -99,6 +99,38 @@ def test_vectorized_matches_reference(seed):
     np.testing.assert_allclose(A.measure(x[5]), expected[5:6], atol=1e-6)
 
 
+def test_vectorized_matches_reference_on_hand_made_measures():
+    """Edge cases of the packed-onset / wrap-around tricks in ``measure``: onsets on the first and
+    last tick of each packed byte, the lowest and highest pitch tokens, rests and holds only,
+    every dtype the app and the data pipeline pass."""
+    low, high = T.FIRST_PITCH_TOKEN, T.VOCAB_SIZE - 1
+    measures = [
+        measure_of({}),                                   # holds only
+        np.full(24, T.REST),                              # rests only
+        measure_of({0: low}),                             # one note
+        measure_of({23: high}),                           # one note on the last tick
+        measure_of({0: low, 23: high}),                   # full range, rising
+        measure_of({0: high, 23: low}),                   # full range, falling
+        measure_of({7: E4, 8: C4, 15: G4, 16: D4}),       # byte boundaries of the packed onsets
+        measure_of({t: (low if t % 2 else high) for t in range(24)}),
+        measure_of({3: C4, 4: T.REST, 9: C4, 10: T.CONTINUATION, 20: F4}),
+        np.array([T.REST, C4] * 12),
+        np.arange(24) % T.VOCAB_SIZE,
+        np.arange(8, 32),
+    ]
+    x = np.stack(measures).astype(np.int64)
+    expected = A.measure_reference(x)
+    for variant in (x, x.astype(np.int8), x.astype(np.uint8), x.astype(np.int32), torch.from_numpy(x),
+                    x.astype(np.float64)):
+        np.testing.assert_allclose(A.measure(variant), expected, atol=1e-6)
+    for i, m in enumerate(measures):  # one measure at a time, as the app measures a decoded one
+        np.testing.assert_allclose(A.measure(m), expected[i:i + 1], atol=1e-6)
+    with pytest.raises(ValueError):
+        A.measure(np.full(24, -1, dtype=np.int8))
+    with pytest.raises(ValueError):
+        A.measure(np.full(24, 256 + 3, dtype=np.int64))  # would wrap to a valid int8 token
+
+
 def test_input_validation_and_empty_batch():
     assert A.measure(np.zeros((0, 24), dtype=np.int64)).shape == (0, 4)
     with pytest.raises(ValueError):
