@@ -177,7 +177,9 @@ class ModelStore:
                 try:
                     check_model_dir(checkpoint.model_dir(root, spec.key, kind))
                     model, metadata = checkpoint.load_trained(spec, kind, root)
-                    model.eval()
+                    from arvae.models import prepare_for_inference
+
+                    prepare_for_inference(model)  # eval mode, fast CPU layout (channels-last convolutions)
                     loaded = LoadedModel(model, metadata, origin)
                     self._models[cache_key] = loaded
                     log.info("loaded %s/%s from %s", spec.key, kind, origin)
