@@ -58,7 +58,9 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-from scipy import stats
+
+# scipy.stats is imported where it is used: it takes ~0.5 s, and importing the app (which imports
+# this module) should not pay for it before anyone asks for a metric
 
 __all__ = [
     "N_BINS",
@@ -226,6 +228,8 @@ def r2_matrix(latents, attributes) -> np.ndarray:
 
 
 def _spearman_and_p(z: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    from scipy import stats
+
     rho = _pearson_matrix(stats.rankdata(z, axis=0), stats.rankdata(a, axis=0))
     dof = z.shape[0] - 2
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -432,6 +436,8 @@ def spearman_rows(x, y) -> np.ndarray:
     bad = np.isnan(x).any(axis=1) | np.isnan(y).any(axis=1)
     x = np.where(bad[:, None], 0.0, x)
     y = np.where(bad[:, None], 0.0, y)
+    from scipy import stats
+
     rx = stats.rankdata(x, axis=1)
     ry = stats.rankdata(y, axis=1)
     rx -= rx.mean(axis=1, keepdims=True)
