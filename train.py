@@ -11,6 +11,8 @@ Hyperparameters come from the dataset registry (``arvae/registry.py``); flags ov
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import math
 import os
 import platform
@@ -74,6 +76,31 @@ def hardware_description(device: torch.device, world_size: int) -> str:
     return f"{world_size} x {name}" if world_size > 1 else name
 
 
+RANK_DIGEST_ENV = "ARVAE_RANK_DIGEST_DIR"
+
+
+def write_rank_digest(directory, spec, model_kind: str, rank: int, world_size: int, step: int, model,
+                      data_digest) -> Path:
+    """For checking DistributedDataParallel (tests/test_distributed.py): with ``$ARVAE_RANK_DIGEST_DIR``
+    set, every rank writes a SHA-256 of its final weights and of the batch indices it trained on.
+    Synchronized gradients leave all ranks with bitwise the same weights although each saw other
+    batches. A digest, not a checkpoint: rank 0 alone writes those."""
+    path = Path(directory) / f"{spec.key}-{model_kind}-rank{rank}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"rank": rank, "world_size": world_size, "step": step,
+                                "weights_sha256": weights_sha256(model), "data_sha256": data_digest.hexdigest()}))
+    return path
+
+
+def weights_sha256(model) -> str:
+    """SHA-256 of a model's tensors (names and float32 bytes, in name order)."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
 # ----------------------------------------------------------------------------- training
 def raise_keyboard_interrupt(signum, frame):
     """A SIGTERM (e.g. from a job scheduler) is handled like Ctrl-C: save, then exit."""
@@ -126,6 +153,8 @@ def train(spec, model_kind: str, args, rank: int, world_size: int, device: torch
 
     started = time.time()
     wall_before = state["wall_time_s"]
+    digest_dir = os.environ.get(RANK_DIGEST_ENV, "").strip()
+    data_digest = hashlib.sha256() if digest_dir else None
 
     def metadata(complete: bool, val_terms: dict | None) -> dict:
         return {
@@ -167,6 +196,8 @@ def train(spec, model_kind: str, args, rank: int, world_size: int, device: torch
                     break
                 torch.manual_seed(args.seed * 1_000_003 + state["step"] * world_size + rank)
                 inputs, attributes = train_set[order[step_in_epoch, rank]]
+                if data_digest is not None:
+                    data_digest.update(order[step_in_epoch, rank].numpy().tobytes())
                 terms = arvae_objective(ddp_model, inputs.to(device), attributes.to(device),
                                         spec.regularized_dims, spec.beta, gamma, spec.delta)
                 optimizer.zero_grad(set_to_none=True)
@@ -194,6 +225,8 @@ def train(spec, model_kind: str, args, rank: int, world_size: int, device: torch
             print(f"\ninterrupted: saved step {state['step']} to {out_dir}; continue with --resume")
         raise
     progress.close()
+    if digest_dir:
+        write_rank_digest(digest_dir, spec, model_kind, rank, world_size, state["step"], model, data_digest)
     return out_dir
 
 
