@@ -142,6 +142,9 @@ def train(spec, model_kind: str, args, rank: int, world_size: int, device: torch
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.999), eps=1e-8)
     state = {"step": 0, "wall_time_s": 0.0, "history": []}
     if args.resume:
+        removed = checkpoint.remove_temporaries(out_dir) if is_main else []
+        if removed:  # a run killed while saving: its complete files are intact, drop the partial ones
+            print(f"[{spec.key}/{model_kind}] removed {len(removed)} temporary file(s) of an interrupted save")
         restored = checkpoint.load_training_state(out_dir, model, optimizer)
         if restored is None:
             print(f"[{spec.key}/{model_kind}] --resume: no training state in {out_dir}, starting fresh")
