@@ -26,7 +26,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from arvae import checkpoint, registry
+from arvae import checkpoint, hub, registry
 from arvae.losses import arvae_objective
 
 
@@ -235,7 +235,8 @@ def train(spec, model_kind: str, args, rank: int, world_size: int, device: torch
 
 # ----------------------------------------------------------------------------- Hub upload
 def push_to_hub(model_dir: Path, repo_id: str, spec, model_kind: str) -> None:
-    """Upload a trained model folder with a model card; offline or without a token, say so."""
+    """Upload a trained model folder with a model card; offline or without a token, say so. The token
+    ($HF_TOKEN or the login cache) is read by huggingface_hub and never printed (:func:`arvae.hub.redact`)."""
     from huggingface_hub import HfApi, get_token
 
     if get_token() is None:
@@ -256,7 +257,7 @@ def push_to_hub(model_dir: Path, repo_id: str, spec, model_kind: str) -> None:
                           allow_patterns=["config.json", "model.safetensors", "metadata.json", "README.md"])
         print(f"pushed {model_dir} to https://huggingface.co/{repo_id}/tree/main/{spec.key}/{model_kind}")
     except Exception as error:  # network down, auth refused, ...: the local files stay
-        print(f"not pushed to {repo_id}: {type(error).__name__}: {error}. Local files stay in {model_dir}")
+        print(hub.redact(f"not pushed to {repo_id}: {type(error).__name__}: {error}. Local files stay in {model_dir}"))
 
 
 # ----------------------------------------------------------------------------- main

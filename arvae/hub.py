@@ -3,8 +3,11 @@
 Bundled files ``<checkpoints>/<dataset>/<model>/{config.json,model.safetensors}`` are the default.
 When ``$ARVAE_HUB_REPO`` names a Hugging Face model repo, ``<dataset>/<model>/config.json`` and
 ``model.safetensors`` (and ``metadata.json`` when present) are fetched from it first -- into the
-Hub cache, with :data:`HUB_TIMEOUT_S` per request -- and the bundled files are used whenever the
-Hub cannot be reached or does not have them. ``$ARVAE_HUB_REVISION`` pins a revision.
+Hub cache, within :data:`HUB_TIMEOUT_S` in all (huggingface_hub retries with back-off for much
+longer, so the download runs in a thread that is abandoned at the deadline) -- and the bundled
+files are used whenever the Hub cannot be reached, is slow, or does not have them.
+``$ARVAE_HUB_REVISION`` pins a revision. A Hub token (``$HF_TOKEN`` or the login cache) is only
+ever handed to huggingface_hub; :func:`redact` keeps it out of messages and logs.
 
 Models load lazily (first use) through :func:`arvae.checkpoint.load_trained`, once per process.
 """
@@ -25,7 +28,7 @@ log = logging.getLogger(__name__)
 
 HUB_ENV = "ARVAE_HUB_REPO"
 HUB_REVISION_ENV = "ARVAE_HUB_REVISION"
-HUB_TIMEOUT_S = 5.0
+HUB_TIMEOUT_S = 4.0  # in all, per model: with loading the bundled files, a model is ready within 5 s
 RETRY_AFTER_S = 300.0  # after a failed Hub request, use the bundled files for this long
 REQUIRED_FILES = checkpoint.MODEL_FILES  # config.json, model.safetensors
 OPTIONAL_FILES = (checkpoint.METADATA_FILE,)
@@ -84,11 +87,45 @@ _hub_roots: dict[tuple, Path] = {}
 _hub_failed_at: dict[str, float] = {}
 
 
+def redact(text) -> str:
+    """``text`` with the Hub token (``$HF_TOKEN``, ``$HUGGING_FACE_HUB_TOKEN`` or the login cache)
+    replaced by ``hf_***``: for every message and log line that could quote a request."""
+    text = str(text)
+    tokens = {os.environ.get("HF_TOKEN", ""), os.environ.get("HUGGING_FACE_HUB_TOKEN", "")}
+    try:
+        from huggingface_hub import get_token
+
+        tokens.add(get_token() or "")
+    except Exception:
+        pass
+    for token in sorted((t.strip() for t in tokens if t and len(t.strip()) >= 8), key=len, reverse=True):
+        text = text.replace(token, "hf_***")
+    return text
+
+
+def _download(repo: str, key: str, kind: str, revision: str | None, timeout: float) -> Path:
+    from huggingface_hub import constants, hf_hub_download
+
+    constants.HF_HUB_DOWNLOAD_TIMEOUT = min(float(constants.HF_HUB_DOWNLOAD_TIMEOUT), float(timeout))
+    paths = {}
+    for name in REQUIRED_FILES:
+        paths[name] = Path(hf_hub_download(repo, f"{key}/{kind}/{name}", revision=revision, etag_timeout=timeout))
+    for name in OPTIONAL_FILES:
+        try:
+            hf_hub_download(repo, f"{key}/{kind}/{name}", revision=revision, etag_timeout=timeout)
+        except Exception:
+            pass
+    root = paths["config.json"].parents[2]
+    check_model_dir(root / key / kind)
+    return root
+
+
 def fetch_from_hub(repo: str, key: str, kind: str, revision: str | None = None,
                    timeout: float = HUB_TIMEOUT_S) -> Path | None:
     """Download ``<key>/<kind>/`` of Hub repo ``repo`` into the Hub cache; returns the snapshot root
-    (so that ``<root>/<key>/<kind>`` is the model folder), or None when the Hub cannot be reached or
-    lacks the files. Results are cached; a failure is not retried for :data:`RETRY_AFTER_S`."""
+    (so that ``<root>/<key>/<kind>`` is the model folder), or None when the Hub cannot be reached,
+    lacks the files, or has not delivered them within ``timeout`` seconds in all. Results are cached;
+    a failure is not retried for :data:`RETRY_AFTER_S`."""
     cache_key = (repo, key, kind, revision)
     with _hub_lock:
         if cache_key in _hub_roots:
@@ -96,27 +133,29 @@ def fetch_from_hub(repo: str, key: str, kind: str, revision: str | None = None,
         failed = _hub_failed_at.get(repo)
         if failed is not None and time.monotonic() - failed < RETRY_AFTER_S:
             return None
-    try:
-        from huggingface_hub import constants, hf_hub_download
+    outcome: dict = {}
 
-        constants.HF_HUB_DOWNLOAD_TIMEOUT = min(float(constants.HF_HUB_DOWNLOAD_TIMEOUT), float(timeout))
-        paths = {}
-        for name in REQUIRED_FILES:
-            paths[name] = Path(hf_hub_download(repo, f"{key}/{kind}/{name}", revision=revision,
-                                               etag_timeout=timeout))
-        for name in OPTIONAL_FILES:
-            try:
-                hf_hub_download(repo, f"{key}/{kind}/{name}", revision=revision, etag_timeout=timeout)
-            except Exception:
-                pass
-        root = paths["config.json"].parents[2]
-        check_model_dir(root / key / kind)
-    except Exception as error:  # offline, timeout, missing repo/file, bad download
+    def work():
+        try:
+            outcome["root"] = _download(repo, key, kind, revision, timeout)
+        except Exception as exc:  # offline, timeout, missing repo/file, bad download
+            outcome["error"] = exc
+
+    # huggingface_hub retries a request that timed out, with back-off (about a minute in all):
+    # wait for it at most `timeout` seconds; a late download is abandoned (daemon thread)
+    worker = threading.Thread(target=work, name=f"hub-fetch-{key}-{kind}", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    error = outcome.get("error")
+    if worker.is_alive():
+        error = TimeoutError(f"no complete answer within {timeout:g} s")
+    if error is not None or "root" not in outcome:
         log.warning("could not fetch %s/%s from the Hub repo %s (%s); using the bundled files",
-                    key, kind, repo, error)
+                    key, kind, repo, redact(f"{type(error).__name__}: {error}"))
         with _hub_lock:
             _hub_failed_at[repo] = time.monotonic()
         return None
+    root = outcome["root"]
     with _hub_lock:
         _hub_roots[cache_key] = root
     return root
@@ -187,7 +226,7 @@ class ModelStore:
                 except Exception as error:
                     errors.append(f"{origin}: {error}")
             raise CheckpointError(f"The {kind} model for {spec.display_name} could not be loaded ("
-                                  + "; ".join(errors) + f"). Train it with: python train.py --dataset {spec.key} "
+                                  + redact("; ".join(errors)) + f"). Train it with: python train.py --dataset {spec.key} "
                                   f"--model {kind}")
 
     def loaded(self) -> list[tuple[str, str]]:

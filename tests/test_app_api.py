@@ -339,7 +339,7 @@ def test_hub_files_are_used_when_the_hub_answers(app_checkpoints, monkeypatch, t
     assert store.status("mnist", "beta-vae")[0]  # usable: will come from the Hub
     loaded = store.get(registry.get("mnist"), "beta-vae")
     assert loaded.origin == "Hugging Face Hub: someone/arvae-models"
-    assert ("someone/arvae-models", "mnist/beta-vae/model.safetensors", "v1", 5.0) in requested
+    assert ("someone/arvae-models", "mnist/beta-vae/model.safetensors", "v1", hub.HUB_TIMEOUT_S) in requested
 
 
 def test_damaged_checkpoints_are_detected_without_loading(app_checkpoints, tmp_path):
