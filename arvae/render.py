@@ -31,7 +31,11 @@ from arvae.music.tokens import PITCH_HIGH, PITCH_LOW, as_measures, midi_name
 # ----------------------------------------------------------------------------------------- images
 
 MAX_IMAGE_PIXELS = 40_000_000  # larger uploads are refused (decompression bombs, huge photos)
-MAX_IMAGE_BYTES = 20 * 1024 * 1024
+MAX_IMAGE_BYTES = 20 * 1024 * 1024  # the same as the app's upload limit (Gradio max_file_size "20mb")
+MIN_IMAGE_SIDE = 4  # smaller pictures cannot hold a shape or a stroke
+WORK_SIDE = 1024  # larger pictures are reduced to this (longer side) before anything else: bounded memory
+LIMITS_TEXT = (f"the limits are {MAX_IMAGE_PIXELS // 1_000_000} megapixels and {MAX_IMAGE_BYTES // 2**20} MB "
+               "per file")
 
 
 class ImageInputError(ValueError):
@@ -90,8 +94,7 @@ def load_image(source) -> Image.Image:
         if size == 0:
             raise ImageInputError(f"The uploaded file {name} is empty (0 bytes).")
         if size > MAX_IMAGE_BYTES:
-            raise ImageInputError(f"The uploaded file {name} is too large ({size / 2**20:.1f} MB; "
-                                  f"the limit is {MAX_IMAGE_BYTES / 2**20:.0f} MB).")
+            raise ImageInputError(f"The uploaded file {name} is too large ({size / 2**20:.1f} MB; {LIMITS_TEXT}).")
         data = path.read_bytes()
     elif isinstance(source, (bytes, bytearray)):
         data = bytes(source)
@@ -106,8 +109,10 @@ def load_image(source) -> Image.Image:
             pixels = image.width * image.height
             if pixels > MAX_IMAGE_PIXELS:
                 raise ImageInputError(f"The image {name} is too large ({image.width} x {image.height} pixels; "
-                                      f"the limit is {MAX_IMAGE_PIXELS // 1_000_000} megapixels).")
-            image.seek(0)
+                                      f"{LIMITS_TEXT}).")
+            image.seek(0)  # the first frame of an animation
+            if image.format == "JPEG" and max(image.size) > 2 * WORK_SIDE:
+                image.draft(image.mode, (WORK_SIDE, WORK_SIDE))  # let libjpeg decode at a reduced scale
             image.load()
     except ImageInputError:
         raise
@@ -115,7 +120,8 @@ def load_image(source) -> Image.Image:
         if isinstance(error, UnidentifiedImageError):
             raise ImageInputError(f"{name[0].upper() + name[1:]} is not an image that can be read "
                                   "(use PNG, JPEG, GIF, BMP, TIFF or WebP).") from None
-        raise ImageInputError(f"The image {name} is too large to decode safely.") from None
+        raise ImageInputError(f"The image {name} is too large to decode safely: it declares more pixels than "
+                              f"allowed, a decompression bomb ({LIMITS_TEXT}).") from None
     except Exception as error:  # truncated or corrupt data
         raise ImageInputError(f"The image {name} is damaged and cannot be decoded ({error}).") from None
     try:
@@ -125,6 +131,23 @@ def load_image(source) -> Image.Image:
     if image.width == 0 or image.height == 0:
         raise ImageInputError(f"The image {name} has no pixels.")
     return image
+
+
+def _reduce(image: Image.Image, side: int = WORK_SIDE) -> Image.Image:
+    """``image`` with its longer side reduced to ``side`` pixels (area averaging), if it is longer."""
+    if max(image.size) <= side:
+        return image
+    if image.mode in ("1", "P", "PA"):  # palette indices cannot be averaged: expand them first
+        image = image.convert("RGBA" if image.mode != "1" and (image.mode == "PA" or "transparency" in image.info)
+                              else "L")
+    elif image.mode == "CMYK":
+        image = image.convert("RGB")
+    factor = max(image.size) / side
+    size = (max(1, round(image.width / factor)), max(1, round(image.height / factor)))
+    try:
+        return image.resize(size, Image.BOX)
+    except (ValueError, OSError):  # a mode Pillow cannot resample
+        return image.convert("RGBA" if "A" in image.getbands() else "L").resize(size, Image.BOX)
 
 
 def _to_gray(image: Image.Image) -> np.ndarray:
@@ -176,7 +199,11 @@ def prepare_image(source, size: int, style: str = "mnist") -> np.ndarray:
 
     Raises :class:`ImageInputError` for unreadable pictures and pictures without content.
     """
-    gray = _to_gray(load_image(source))
+    image = load_image(source)
+    if min(image.size) < MIN_IMAGE_SIDE:
+        raise ImageInputError(f"The image is only {image.width} x {image.height} pixels: too small to hold a "
+                              f"shape or a stroke (at least {MIN_IMAGE_SIDE} x {MIN_IMAGE_SIDE} is needed).")
+    gray = _to_gray(_reduce(image))
     if gray.size == 0:
         raise ImageInputError("The image has no pixels.")
     if gray.shape == (size, size) and (_border_median(gray) < 0.5 or np.ptp(gray) < 0.1):

@@ -56,6 +56,8 @@ MIDI_EXTENSIONS = (".mid", ".midi")
 MUSICXML_EXTENSIONS = (".xml", ".musicxml", ".mxl")
 ABC_EXTENSIONS = (".abc",)
 SUPPORTED_EXTENSIONS = MIDI_EXTENSIONS + MUSICXML_EXTENSIONS + ABC_EXTENSIONS
+MAX_MUSIC_BYTES = 2 * 1024 * 1024  # larger files are refused: parsing them would hold a worker for minutes
+MAX_MXL_UNPACKED_BYTES = 16 * 1024 * 1024  # compressed MusicXML: refuse zip bombs before unpacking
 _EPS = 1e-4
 
 
@@ -631,13 +633,32 @@ def _midi_measures(path: Path) -> ExtractedMeasures:
     if not any(inst.notes for inst in pm.instruments):
         raise MusicImportError(f"'{path.name}' contains no notes.")
     if all(inst.is_drum for inst in pm.instruments if inst.notes):
-        raise MusicImportError(f"'{path.name}' contains only drum (percussion) notes; a melody is needed.")
+        raise MusicImportError(f"'{path.name}' has no pitched notes: it contains only drum (percussion) notes, "
+                               "and a melody is needed.")
     return measures_from_pretty_midi(pm)
+
+
+def _check_mxl(path: Path) -> None:
+    """A compressed MusicXML (.mxl) is a zip file: check it is one, and that it does not unpack to
+    more than :data:`MAX_MXL_UNPACKED_BYTES` (a zip bomb), before music21 unpacks it."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError) as error:
+        raise MusicImportError(f"'{path.name}' is not a readable compressed MusicXML (.mxl) file "
+                               f"({type(error).__name__}: {error}).") from None
+    if unpacked > MAX_MXL_UNPACKED_BYTES:
+        raise MusicImportError(f"'{path.name}' unpacks to {unpacked / 2**20:.0f} MB; the limit is "
+                               f"{MAX_MXL_UNPACKED_BYTES / 2**20:.0f} MB unpacked.")
 
 
 def _music21_measures(path: Path, kind: str) -> ExtractedMeasures:
     from music21 import converter
 
+    if path.suffix.lower() == ".mxl":
+        _check_mxl(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -661,7 +682,8 @@ def _abc_measures(path: Path, messages: list[str]) -> ExtractedMeasures:
     try:
         obj = parse_abc(tunes[0])
     except Exception as error:
-        raise MusicImportError(f"'{path.name}' could not be read as ABC ({type(error).__name__}: {error}).") from None
+        raise MusicImportError(f"'{path.name}' could not be read as ABC: a syntax error or notation the ABC reader "
+                               f"does not support ({type(error).__name__}: {error}).") from None
     return measures_from_stream(obj)
 
 
@@ -677,8 +699,12 @@ def import_file(path) -> ImportResult:
     ext = path.suffix.lower()
     if ext not in SUPPORTED_EXTENSIONS:
         raise MusicImportError(f"Unsupported file type '{ext or path.name}'; use MIDI (.mid), MusicXML (.xml, .musicxml, .mxl) or ABC (.abc).")
-    if path.stat().st_size == 0:
+    size = path.stat().st_size
+    if size == 0:
         raise MusicImportError(f"'{path.name}' is empty.")
+    if size > MAX_MUSIC_BYTES:
+        raise MusicImportError(f"'{path.name}' is too large ({size / 2**20:.1f} MB); music files are limited to "
+                               f"{MAX_MUSIC_BYTES / 2**20:.0f} MB (a melody needs far less).")
     messages: list[str] = []
     try:
         if ext in MIDI_EXTENSIONS:
@@ -694,7 +720,8 @@ def import_file(path) -> ImportResult:
 
     if extracted.pitched_notes == 0:
         if extracted.unpitched_notes:
-            raise MusicImportError(f"'{path.name}' contains only percussion (unpitched) notes; a melody is needed.")
+            raise MusicImportError(f"'{path.name}' has no pitched notes: it contains only percussion (unpitched) "
+                                   "notes, and a melody is needed.")
         raise MusicImportError(f"'{path.name}' contains no notes.")
     if extracted.parts_used > 1:
         messages.append(f"The music has {extracted.parts_used} parts; took the top line (highest note at each moment).")
