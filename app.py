@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import tempfile
 import threading
 import time
@@ -161,11 +162,25 @@ def check_kind(kind: str) -> str:
     raise ValueError(f"unknown model {kind!r}; use 'arvae' or 'beta-vae'")
 
 
+def whole_number(value, name: str, lo: int | None = None, hi: int | None = None) -> int:
+    """An integer argument from the UI or the API (int, integral float, numeric text), or a clear
+    ``ValueError`` for a missing, non-numeric, NaN, infinite, fractional or out-of-range value."""
+    if value is None or isinstance(value, bool):
+        raise ValueError(f"{name} is missing: give a whole number" + (f" from {lo} to {hi}" if lo is not None else ""))
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a whole number, got {str(value)[:40]!r}") from None
+    if not np.isfinite(number) or number != int(number):
+        raise ValueError(f"{name} must be a whole number, got {value!r}")
+    number = int(number)
+    if (lo is not None and number < lo) or (hi is not None and number > hi):
+        raise ValueError(f"{name} must be between {lo} and {hi}, got {number}")
+    return number
+
+
 def check_steps(steps) -> int:
-    steps = int(steps if steps is not None else DEFAULT_STEPS)
-    if not 2 <= steps <= MAX_STEPS:
-        raise ValueError(f"steps must be between 2 and {MAX_STEPS}, got {steps}")
-    return steps
+    return whole_number(DEFAULT_STEPS if steps is None else steps, "steps", 2, MAX_STEPS)
 
 
 def pretty(name: str) -> str:
@@ -341,15 +356,11 @@ class DatasetContext:
             raise ValueError(f"unknown attribute {attribute!r}; expected one of {names}")
         index = names.index(attribute)
         dims, _ = self.attribute_dims(kind)
-        dim_x, dim_y = int(dims[index]), int(other_dim)
-        if not 0 <= dim_y < self.latent_dim:
-            raise ValueError(f"the other dim must be in 0..{self.latent_dim - 1}, got {dim_y}")
+        dim_x = int(dims[index])
+        dim_y = whole_number(other_dim, "the other dim", 0, self.latent_dim - 1)
         if dim_y == dim_x:
             raise ValueError(f"the other dim must differ from the attribute's dim z[{dim_x}]")
-        resolution = int(resolution)
-        lo, hi = SURFACE_RESOLUTIONS
-        if not lo <= resolution <= hi:
-            raise ValueError(f"resolution must be between {lo} and {hi}, got {resolution}")
+        resolution = whole_number(resolution, "resolution", *SURFACE_RESOLUTIONS)
         key = ("surface", kind, z.round(4).tobytes(), index, dim_y, resolution)
 
         def make():
@@ -360,7 +371,8 @@ class DatasetContext:
         return self.results.get(key, make), dim_x, dim_y
 
     def prior_code(self, seed) -> np.ndarray:
-        seed = None if seed is None or int(seed) < 0 else int(seed)
+        seed = None if seed is None else whole_number(seed, "the seed")
+        seed = None if seed is None or seed < 0 else seed
         return np.random.default_rng(seed).standard_normal(self.latent_dim).astype(np.float32)
 
     # ----- text
@@ -465,8 +477,8 @@ def wire_surface(ctx: DatasetContext, model, z_box, attribute, other, resolution
     def surface(model, z, attribute, other_dim, resolution):
         kind = check_kind(model)
         code = parse_z(z, ctx.latent_dim)
-        values, dim_x, dim_y = ctx.surface(kind, code, attribute, int(other_dim), int(resolution))
-        grid = traversal.traversal_values(int(resolution))
+        values, dim_x, dim_y = ctx.surface(kind, code, attribute, other_dim, resolution)
+        grid = traversal.traversal_values(len(values))
         return render.surface_figure(values, grid, attribute, dim_x, dim_y, current=(code[dim_x], code[dim_y]),
                                      title=f"{MODEL_LABEL[kind]}: {pretty(attribute)} over z[{dim_x}] × z[{dim_y}]")
 
@@ -586,9 +598,8 @@ def build_image_tab(ctx: DatasetContext):
     @user_errors("load the held-out example")
     def example(index):
         data = ctx.samples
-        if index is None or not 0 <= int(index) < len(data):
-            raise ValueError(f"the held-out item must be between 0 and {len(data) - 1}, got {index}")
-        return image_for(data.inputs[int(index)])
+        index = whole_number(index, "the held-out item", 0, len(data) - 1)
+        return image_for(data.inputs[index])
 
     @user_errors("sample from the prior")
     def prior(model, seed):
@@ -800,9 +811,8 @@ def build_music_tab(ctx: DatasetContext):
         if index is None and has_samples:  # the menu was cleared (an upload took over)
             return gr.skip()
         data = ctx.samples
-        if index is None or not 0 <= int(index) < len(data):
-            raise ValueError(f"the held-out measure must be between 0 and {len(data) - 1}, got {index}")
-        return json.dumps(data.inputs[int(index)].tolist())
+        index = whole_number(index, "the held-out measure", 0, len(data) - 1)
+        return json.dumps(data.inputs[index].tolist())
 
     @user_errors("sample from the prior")
     def prior(model, seed):
@@ -823,9 +833,7 @@ def build_music_tab(ctx: DatasetContext):
     @user_errors("pick the measure")
     def pick_imported(measures, index):
         arr = parse_tokens(measures)
-        index = 0 if index is None else int(index)
-        if not 0 <= index < len(arr):
-            raise ValueError(f"measure index must be between 0 and {len(arr) - 1}")
+        index = 0 if index is None else whole_number(index, "the measure index", 0, len(arr) - 1)
         return json.dumps(arr[index].tolist())
 
     @user_errors("encode the measure")
@@ -1057,8 +1065,15 @@ def build_demo(root=None) -> gr.Blocks:
     return demo
 
 
+def stop_on_sigterm(signum, frame):
+    """SIGTERM (a Space restart, ``kill``, a test fixture) stops the server like Ctrl-C: Gradio closes
+    cleanly and the atexit cleanup of the app's temporary folder runs."""
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
     demo = build_demo()
     demo.queue(default_concurrency_limit=2, max_size=64)
     demo.launch(
