@@ -41,8 +41,9 @@ import functools
 import threading
 
 import numpy as np
-from scipy import ndimage
-from skimage import morphology, transform
+
+# scipy.ndimage and scikit-image are imported where they are used: importing them takes ~0.3 s,
+# which importing the registry (and so starting the app) should not pay
 
 ATTRIBUTE_NAMES = ("area", "length", "thickness", "slant", "width", "height")
 
@@ -69,11 +70,15 @@ def _upsample(image: np.ndarray, is_int: bool, scale: int) -> np.ndarray:
         image = np.clip(image, 0, 255).astype(np.uint8)
         if scale == 1:
             return image
+        from skimage import transform
+
         up = transform.pyramid_expand(image, upscale=scale, order=3)  # uint8 -> float in [0, 1]
         return (255.0 * up).astype(np.uint8)
     image = np.clip(np.nan_to_num(image.astype(np.float64)), 0.0, 1.0)
     if scale == 1:
         return 255.0 * image
+    from skimage import transform
+
     return 255.0 * transform.pyramid_expand(image, upscale=scale, order=3, preserve_range=True)
 
 
@@ -83,6 +88,8 @@ def _medial_axis_tables():
     scikit-image rebuilds them (1,024 ``ndimage.label`` calls) on every call, which is ~75 % of
     the cost of measuring a digit; they do not depend on the image, so build them once.
     """
+    from scipy import ndimage
+
     index = np.arange(512)
     patterns = ((index[:, None] >> np.arange(9)[None, :]) & 1).astype(bool).reshape(512, 3, 3)
     eight = np.ones((3, 3), bool)
@@ -95,17 +102,28 @@ def _medial_axis_tables():
     return np.ascontiguousarray(keep, dtype=np.uint8), cornerness
 
 
-try:  # scikit-image's compiled kernels (private API; fall back to the public function)
-    from skimage.morphology._skeletonize import _skeletonize_loop, _table_lookup
-    _KEEP_TABLE, _CORNER_TABLE = _medial_axis_tables()
-except ImportError:  # pragma: no cover
-    _skeletonize_loop = None
+@functools.lru_cache(maxsize=1)
+def _skeleton_kernels():
+    """``(skeletonize_loop, table_lookup, keep_table, corner_table)``: scikit-image's compiled
+    medial-axis kernels (private API) and the cached tables; None where they cannot be imported
+    (then the public ``skimage.morphology.medial_axis`` is used)."""
+    try:
+        from skimage.morphology._skeletonize import _skeletonize_loop, _table_lookup
+    except ImportError:  # pragma: no cover
+        return None
+    return (_skeletonize_loop, _table_lookup, *_medial_axis_tables())
 
 
 def medial_axis(binary: np.ndarray, rng: int = 0):
     """``skimage.morphology.medial_axis(binary, return_distance=True, rng=rng)``, with cached tables."""
-    if _skeletonize_loop is None:  # pragma: no cover
+    from scipy import ndimage
+
+    kernels = _skeleton_kernels()
+    if kernels is None:  # pragma: no cover
+        from skimage import morphology
+
         return morphology.medial_axis(binary, return_distance=True, rng=rng)
+    _skeletonize_loop, _table_lookup, _KEEP_TABLE, _CORNER_TABLE = kernels
     binary = np.asarray(binary, dtype=bool)
     distance = ndimage.distance_transform_edt(binary)
     corner_score = _table_lookup(binary, _CORNER_TABLE)
@@ -168,6 +186,8 @@ def measure_image(image: np.ndarray, threshold: float = 0.5, scale: int = 4, bou
     out[0] = binary.sum() / scale**2
     if skel.any():
         skel_f = skel.astype(np.float64)
+        from scipy import ndimage
+
         conv = ndimage.correlate(skel_f, _SKEL_LEN_MASK, mode="constant")
         out[1] = np.einsum("ij,ij->", conv, skel_f) / scale
         out[2] = 2.0 * dist[skel].mean() / scale
@@ -251,6 +271,8 @@ def _expand_operators(size: int, scale: int) -> tuple[np.ndarray, np.ndarray]:
     """``pyramid_expand(order=3, upscale=scale)`` along one axis of length ``size`` as two
     float32 matrices: the cubic-spline zoom ``A`` (size*scale x size) and the Gaussian ``G``
     (size*scale square). ``pyramid_expand(x) == G @ clip(A @ x @ A.T, x.min(), x.max()) @ G.T``."""
+    from scipy import ndimage
+
     eye = np.eye(size)
     zoom = np.stack([ndimage.zoom(eye[:, j], scale, order=3, mode=_ZOOM_MODE, grid_mode=True)
                      for j in range(size)], axis=1)
@@ -324,12 +346,16 @@ def _medial_axis_order(d2: np.ndarray, corner: np.ndarray) -> np.ndarray:
 def _skeleton_length_thickness(crop: np.ndarray) -> tuple[float, float]:
     """Length and thickness (in high-resolution pixels) of the reference's :func:`medial_axis` of a
     binary crop: squared distances from the feature transform at foreground pixels only."""
-    if _skeletonize_loop is None:  # pragma: no cover
+    from scipy import ndimage
+
+    kernels = _skeleton_kernels()
+    if kernels is None:  # pragma: no cover
         skel, distance = medial_axis(crop)
         if not skel.any():
             return np.nan, np.nan
         on_skeleton = distance[skel]
     else:
+        _skeletonize_loop, _table_lookup, _KEEP_TABLE, _CORNER_TABLE = kernels
         features = ndimage.distance_transform_edt(crop, return_distances=False, return_indices=True)
         ii, jj = np.nonzero(crop)
         d2 = (features[0][ii, jj] - ii) ** 2 + (features[1][ii, jj] - jj) ** 2
