@@ -14,6 +14,7 @@ SPAN = 4.0  # the paper traverses each regularized dim from -4 to 4
 # twice as fast; Bernoulli probabilities within ~0.01, so the measured surface is the same to the
 # eye -- tests/test_fast_decoding.py); ARVAE_SURFACE_BF16=0 keeps float32
 SURFACE_BF16_ENV = "ARVAE_SURFACE_BF16"
+SURFACE_CHUNK = 256  # latents per decode/measure chunk of an attribute surface
 
 
 @functools.lru_cache(maxsize=1)
@@ -90,9 +91,34 @@ def surface_latents(z: torch.Tensor, dim_x: int, dim_y: int, resolution: int, sp
 def attribute_surface(model, measure, z: torch.Tensor, dim_x: int, dim_y: int, attribute_index: int,
                       resolution: int = 32, span: float = SPAN) -> np.ndarray:
     """Measured attribute over a latent plane (Fig. 12/13): ``(resolution, resolution)``, rows = y.
-    Image models decode in :func:`surface_precision`."""
-    decoded = decode(model, surface_latents(z, dim_x, dim_y, resolution, span), precision=surface_precision(model))
-    return measure(decoded)[:, attribute_index].reshape(resolution, resolution)
+
+    Image models decode in :func:`surface_precision`. The plane is decoded in chunks, and each
+    chunk is measured in a helper thread while the next one decodes (torch and most of the
+    measuring release the GIL), so decoding and measuring overlap."""
+    latents = surface_latents(z, dim_x, dim_y, resolution, span)
+    precision = surface_precision(model)
+    if _accepts_attributes(measure):  # measure only the attribute shown (MNIST: no skeleton for area)
+        measure = functools.partial(measure, attributes=[attribute_index])
+    chunk = SURFACE_CHUNK if len(latents) > SURFACE_CHUNK else len(latents)
+    if chunk == len(latents):
+        measured = measure(decode(model, latents, precision=precision))
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(1, thread_name_prefix="surface-measure") as pool:
+            futures = [pool.submit(measure, decode(model, latents[i:i + chunk], precision=precision))
+                       for i in range(0, len(latents), chunk)]
+            measured = np.concatenate([f.result() for f in futures])
+    return measured[:, attribute_index].reshape(resolution, resolution)
+
+
+def _accepts_attributes(measure) -> bool:
+    import inspect
+
+    try:
+        return "attributes" in inspect.signature(measure).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def traverse_and_measure(model, measure, z: torch.Tensor, dims, steps: int = 9, span: float = SPAN):

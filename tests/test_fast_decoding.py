@@ -79,3 +79,21 @@ def test_bf16_surface_agrees_with_fp32(monkeypatch):
     assert traversal.surface_precision(model) == ("bf16" if traversal.native_bf16() else "fp32")
     with pytest.raises(ValueError):
         traversal.decode(model, latents[:2], precision="fp16")
+
+
+def test_attribute_surface_decodes_and_measures_in_overlapping_chunks(monkeypatch):
+    """The surface is decoded chunk by chunk while a helper thread measures the previous chunk,
+    asking the measure for the shown attribute only: the same values as decoding and measuring
+    everything at once."""
+    spec = registry.get("mnist")
+    model = models.prepare_for_inference(shipped("mnist"))
+    monkeypatch.setattr(traversal, "SURFACE_CHUNK", 64)
+    z = torch.from_numpy(np.random.default_rng(2).standard_normal(16).astype(np.float32))
+    latents = traversal.surface_latents(z, 0, 7, 12)  # 144 codes: three chunks
+    decoded = traversal.decode(model, latents, precision=traversal.surface_precision(model))
+    everything = spec.measure(decoded)
+    for attribute in (0, 2, 4):
+        surface = traversal.attribute_surface(model, spec.measure, z, 0, 7, attribute, 12)
+        assert surface.shape == (12, 12)
+        expected = everything[:, attribute].reshape(12, 12)
+        assert np.mean(np.isclose(surface, expected, rtol=1e-3, atol=1e-3, equal_nan=True)) > 0.97

@@ -106,6 +106,18 @@ def test_blank_border_and_shape_cases(real_digits):
     assert_agree(M.measure_fast(wide), M.measure(wide))
 
 
+def test_attribute_subsets_give_the_same_columns(real_digits):
+    digits = real_digits[:40]
+    full = M.measure_fast(digits)
+    for attributes in (["thickness"], ["area"], [3], ["width", "height"], ["length", "slant"]):
+        columns = [M.ATTRIBUTE_NAMES.index(a) if isinstance(a, str) else a for a in attributes]
+        part = M.measure_fast(digits, attributes=attributes, workers=2)
+        np.testing.assert_array_equal(part[:, columns], full[:, columns])
+    assert np.isnan(M.measure_fast(digits, attributes=["area"])[:, 1:]).all()  # nothing else was computed
+    with pytest.raises(ValueError):
+        M.measure_fast(digits, attributes=["curvature"])
+
+
 def test_registry_measures_decoded_mnist_with_the_fast_path(real_digits):
     spec = registry.get("mnist")
     images = real_digits[:10].astype(np.float32) / 255.0
