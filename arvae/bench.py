@@ -1,0 +1,622 @@
+"""Benchmark of the interactive paths and of training: one run, every figure with its target.
+
+    python -m arvae.bench            # full run (a few minutes on 2 cores)
+    python -m arvae.bench --quick    # fewer repetitions and items (well under 2 minutes)
+    python -m arvae.bench --mnist-dir /path/to/mnist --json results.json
+
+It prints the machine, a table (figure, value, target, pass) and then one JSON object per figure,
+``{"name": ..., "value": ..., "unit": ..., "target": ..., "pass": ...}`` (plus ``dataset`` /
+``stat`` / ``detail`` where useful). Interactive figures time the functions the app runs, in
+process: the Gradio handlers of the app built by ``app.build_demo`` (found by their ``api_name``,
+or, for the slider, the handler wired to the tab's sliders), its models from the app's model store,
+its caches bypassed by using a new latent code for every repetition. The app's start and memory
+are measured on ``python app.py`` in a subprocess.
+
+Figures (targets for a 2-core CPU machine, from the issue):
+
+* ``slider_latency_ms`` (sprites, MNIST; p50 <= 30, p95 reported): one slider change -> the decoded
+  image encoded as PNG (the handler also measures the image's attributes for its table);
+* ``music_traversal_ms`` (folk, Bach; <= 400): 4 attributes x 9 steps decoded and measured, the
+  piano-roll figure, the audio of the four traversals; ``music_traversal_handler_ms`` adds what the
+  app's handler also does (notation SVG, MIDI/MusicXML downloads);
+* ``surface_ms`` (32 x 32; MNIST <= 2000: 1,024 decodes + morphometrics + figure; folk <= 500);
+* ``morphometrics_per_s`` (>= 1,000 on decoded digits) and ``morphometrics_pearson_r`` (>= 0.98,
+  the lowest over the six attributes, of the fast path against the reference at scale 4, on real
+  digits: the first 1,000 test digits of ``--mnist-dir`` / ``$ARVAE_MNIST_DIR`` when given, else the
+  ~330 that ship; and on decoded digits);
+* ``music_attributes_per_s`` (>= 1,000,000, on 100k measures);
+* ``train_samples_per_s`` per dataset model (CPU float32 on all cores; with CUDA also float32 and
+  bfloat16 autocast on the GPU), optimizer steps on synthetic batches of the right shapes;
+* ``app_cold_start_s`` (<= 8: ``python app.py`` to the first HTTP 200 of ``/``) and
+  ``app_peak_rss_mb`` (<= 1,500 MiB: peak resident memory of the app's processes after loading
+  both models of all four tabs through the API and computing an MNIST surface and a folk traversal).
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TARGETS = {  # name -> (comparison, target)
+    "slider_latency_ms": ("<=", 30.0),
+    "music_traversal_ms": ("<=", 400.0),
+    "surface_ms:mnist": ("<=", 2000.0),
+    "surface_ms:folk": ("<=", 500.0),
+    "morphometrics_per_s": (">=", 1000.0),
+    "morphometrics_pearson_r": (">=", 0.98),
+    "music_attributes_per_s": (">=", 1_000_000.0),
+    "app_cold_start_s": ("<=", 8.0),
+    "app_peak_rss_mb": ("<=", 1500.0),
+}
+
+
+# ------------------------------------------------------------------------------------ results
+
+class Results:
+    def __init__(self):
+        self.figures: list[dict] = []
+
+    def add(self, name: str, value, unit: str, dataset: str | None = None, stat: str | None = None,
+            target_key: str | None = None, detail=None, has_target: bool = True) -> dict:
+        key = target_key or (f"{name}:{dataset}" if f"{name}:{dataset}" in TARGETS else name)
+        comparison, target = TARGETS.get(key, (None, None)) if has_target else (None, None)
+        figure = {"name": name}
+        if dataset is not None:
+            figure["dataset"] = dataset
+        if stat is not None:
+            figure["stat"] = stat
+        figure.update(value=_round(value), unit=unit, target=f"{comparison} {_format_target(target)}" if target is not None else None)
+        if target is not None and value is not None and math.isfinite(value):
+            figure["pass"] = bool(value <= target if comparison == "<=" else value >= target)
+        elif target is not None:
+            figure["pass"] = False
+        if detail is not None:
+            figure["detail"] = detail
+        self.figures.append(figure)
+        print(f"  {_label(figure)}: {_format(figure['value'])} {unit}"
+              + (f"  (target {figure['target']}: {'pass' if figure.get('pass') else 'FAIL'})" if target is not None
+                 else ""), flush=True)
+        return figure
+
+    def failed(self, name: str, error: BaseException, dataset: str | None = None):
+        figure = {"name": name, **({"dataset": dataset} if dataset else {}), "value": None, "unit": None,
+                  "target": None, "error": f"{type(error).__name__}: {error}"}
+        key = f"{name}:{dataset}" if f"{name}:{dataset}" in TARGETS else name
+        if key in TARGETS:
+            comparison, target = TARGETS[key]
+            figure["target"], figure["pass"] = f"{comparison} {_format_target(target)}", False
+        self.figures.append(figure)
+        print(f"  {_label(figure)}: not measured ({figure['error']})", flush=True)
+
+
+def _format_target(target: float) -> str:
+    return f"{target:,.0f}" if target >= 1000 else f"{target:g}"
+
+
+def _round(value):
+    if value is None or not isinstance(value, (int, float, np.floating, np.integer)):
+        return value
+    value = float(value)
+    if not math.isfinite(value):
+        return None
+    return round(value, 5) if abs(value) < 10 else round(value, 1)
+
+
+def _format(value) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.5g}" if abs(value) < 10 else f"{value:,.0f}" if abs(value) >= 1000 else f"{value:,.1f}"
+
+
+def _label(figure: dict) -> str:
+    extras = [figure[k] for k in ("dataset", "stat") if figure.get(k)]
+    return figure["name"] + (f" [{', '.join(extras)}]" if extras else "")
+
+
+def table(results: Results) -> str:
+    rows = [("figure", "value", "unit", "target", "pass")]
+    for f in results.figures:
+        rows.append((_label(f), _format(f.get("value")) if f.get("value") is not None else "not measured",
+                     f.get("unit") or "", f.get("target") or "", "" if "pass" not in f else
+                     ("pass" if f["pass"] else "FAIL")))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    lines = ["| " + " | ".join(r[i].ljust(widths[i]) if i != 1 else r[i].rjust(widths[i]) for i in range(5)) + " |"
+             for r in rows]
+    lines.insert(1, "| " + " | ".join("-" * w for w in widths) + " |")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------ machine
+
+def machine() -> dict:
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = {"cpu": cpu, "logical_cores": os.cpu_count(), "torch": torch.__version__,
+            "torch_threads_interactive": int(os.environ.get("ARVAE_TORCH_THREADS", "1")),
+            "python": platform.python_version(), "platform": platform.platform(terse=True)}
+    try:
+        info["load_average_at_start"] = [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        pass
+    try:
+        info["memory_gb"] = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    except (ValueError, OSError, AttributeError):
+        pass
+    from arvae import traversal
+
+    info["native_bf16"] = traversal.native_bf16()
+    info["gpu"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return info
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+def percentile(values, q) -> float:
+    return float(np.percentile(np.asarray(values, dtype=float), q))
+
+
+def timed(fn, *args, **kwargs) -> tuple[float, object]:
+    start = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return time.perf_counter() - start, out
+
+
+class CpuClock:
+    """CPU seconds this process spent (all its threads) while timing: on a busy machine the wall
+    time also counts the waits for a core; the CPU time shows the work itself."""
+
+    def __init__(self):
+        self.start = time.process_time()
+
+    def per(self, count: int, scale: float = 1000.0) -> float:
+        return round((time.process_time() - self.start) / max(count, 1) * scale, 3)
+
+
+def load_app(root: Path):
+    """The app module and its demo, built as ``python app.py`` builds it."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import app  # noqa: E402  (sets torch's threads as the app does: $ARVAE_TORCH_THREADS, default 1)
+
+    return app, app.build_demo(root)
+
+
+def handler(demo, api_name: str | None = None, name: str | None = None, input_id: str | None = None):
+    """The Python function behind an event of ``demo``: by ``api_name``, or by function name and
+    the ``elem_id`` of one of its inputs (for private events such as the slider's)."""
+    fns = demo.fns.values() if isinstance(demo.fns, dict) else demo.fns
+    for block_fn in fns:
+        if api_name is not None and getattr(block_fn, "api_name", None) == api_name:
+            return block_fn.fn
+        if name is not None and getattr(block_fn.fn, "__name__", None) == name and any(
+                getattr(c, "elem_id", None) == input_id for c in block_fn.inputs):
+            return block_fn.fn
+    raise LookupError(f"no event handler {api_name or name!r} in the app")
+
+
+def fresh_codes(ctx, kind: str, count: int, seed: int = 0) -> list[np.ndarray]:
+    """``count`` latent codes nobody has asked for yet (held-out encodings, nudged), so that the
+    app's per-code caches never answer."""
+    rng = np.random.default_rng(seed)
+    codes = []
+    n = len(ctx.samples) if ctx._samples is not None else 0
+    for i in range(count):
+        if n:
+            z = ctx.encode(kind, ctx.samples.inputs[(7 * i + seed) % n]).copy()
+        else:
+            z = rng.standard_normal(ctx.latent_dim).astype(np.float32)
+        z += rng.normal(0, 1e-3, z.shape).astype(np.float32)
+        codes.append(z)
+    return codes
+
+
+# ------------------------------------------------------------------------------------ figures
+
+def bench_slider(results: Results, app, demo, key: str, calls: int):
+    """One slider change: the tab's slider handler (compose the code, decode, measure the image
+    for the attribute table) and the PNG encoding Gradio applies to the returned image."""
+    from arvae import render
+
+    ctx = demo.contexts[key]
+    edit = handler(demo, name="edit", input_id=f"{key}-z")
+    kind = "arvae"
+    z0 = fresh_codes(ctx, kind, 1, seed=11)[0]
+    dims = ctx.slider_dims(kind)
+    z_text = app.format_z(z0)
+    values = np.round(np.linspace(-3.0, 3.0, calls + 3), 2)  # a drag of the first attribute's slider
+
+    def change(value):
+        attribute_values = [float(z0[d]) if d is not None else None for d in dims]
+        attribute_values[0] = float(value)
+        out = edit(kind, z_text, *attribute_values, *[float(v) for v in z0])
+        return render.png_bytes(out[1])
+
+    for value in values[:3]:  # warm-up: model load, oneDNN primitives
+        change(value)
+    latencies = [timed(change, value)[0] * 1000 for value in values[3:]]
+    results.add("slider_latency_ms", percentile(latencies, 50), "ms", key, "p50",
+                detail={"changes": len(latencies)})
+    results.add("slider_latency_ms", percentile(latencies, 95), "ms", key, "p95", has_target=False)
+
+
+def bench_music_traversal(results: Results, app, demo, key: str, reps: int):
+    """4 attributes x 9 steps decoded and measured, the piano-roll figure (Fig. 11) and the audio
+    of the four traversals -- as the app's traversal handler computes them; then the handler itself
+    (which also engraves the notation and writes the MIDI/MusicXML downloads)."""
+    from arvae import render
+
+    ctx = demo.contexts[key]
+    kind, steps, tempo = "arvae", 9, 120
+    spec = ctx.spec
+    full = handler(demo, api_name=f"{key}_traverse")
+
+    def core(z):
+        values, decoded, measured, dims = ctx.traverse(kind, z, steps)
+        render.music_traversal_figure(decoded, values, measured, spec.attribute_names, dims)
+        return [render.synthesize(decoded[l], tempo=tempo) for l in range(len(spec.attribute_names))]
+
+    codes = fresh_codes(ctx, kind, 2 * reps + 2, seed=3)
+    core(codes[0])
+    full(kind, app.format_z(codes[1]), steps)
+    clock = CpuClock()
+    times = [timed(core, z)[0] * 1000 for z in codes[2:2 + reps]]
+    results.add("music_traversal_ms", percentile(times, 50), "ms", key, "p50",
+                detail={"repetitions": reps, "cpu_ms_each": clock.per(reps)})
+    times = [timed(full, kind, app.format_z(z), steps)[0] * 1000 for z in codes[2 + reps:]]
+    results.add("music_traversal_handler_ms", percentile(times, 50), "ms", key, "p50", has_target=False,
+                detail="with notation SVG and MIDI/MusicXML files")
+
+
+def bench_surface(results: Results, app, demo, key: str, reps: int, attribute: str, other_dim: int):
+    ctx = demo.contexts[key]
+    surface = handler(demo, api_name=f"{key}_surface")
+    kind = "arvae"
+    codes = fresh_codes(ctx, kind, reps + 1, seed=5)
+    surface(kind, app.format_z(codes[0]), attribute, other_dim, 8)  # warm-up at a small resolution
+    clock = CpuClock()
+    times = [timed(surface, kind, app.format_z(z), attribute, other_dim, 32)[0] * 1000 for z in codes[1:]]
+    from arvae import traversal
+
+    results.add("surface_ms", percentile(times, 50), "ms", key, "32x32",
+                detail={"repetitions": reps, "cpu_ms_each": clock.per(reps), "attribute": attribute,
+                        "decode_precision": traversal.surface_precision(ctx.model(kind))})
+
+
+def real_digits(mnist_dir: str | None, limit: int) -> tuple[np.ndarray, str]:
+    """Up to ``limit`` real MNIST digits: the test file of ``mnist_dir`` when there is one, else the
+    digits that ship (the held-out sample and the test fixture)."""
+    from arvae.data.mnist import read_idx
+
+    if mnist_dir:
+        folder = Path(mnist_dir)
+        for name in ("t10k-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte", "t10k-images.idx3-ubyte",
+                     "train-5k-images-idx3-ubyte.gz"):
+            if (folder / name).is_file():
+                images = read_idx(folder / name)[:limit]
+                return images, f"{len(images)} digits of {folder / name}"
+    parts, sources = [], []
+    for path, field in ((ROOT / "checkpoints" / "mnist" / "samples.npz", "inputs"),
+                        (ROOT / "tests" / "fixtures" / "mnist_digits.npz", "images")):
+        if path.is_file():
+            parts.append(np.load(path)[field])
+            sources.append(str(path.relative_to(ROOT)))
+    images = np.unique(np.concatenate(parts), axis=0) if parts else np.zeros((0, 28, 28), np.uint8)
+    images = images[:limit]
+    return images, f"{len(images)} shipped digits ({', '.join(sources)})"
+
+
+def pearson_per_attribute(fast: np.ndarray, exact: np.ndarray) -> dict:
+    from arvae.morphometrics import ATTRIBUTE_NAMES
+
+    out = {}
+    for j, name in enumerate(ATTRIBUTE_NAMES):
+        ok = np.isfinite(fast[:, j]) & np.isfinite(exact[:, j])
+        out[name] = round(float(np.corrcoef(fast[ok, j], exact[ok, j])[0, 1]), 5) if ok.sum() > 2 else None
+    return out
+
+
+def bench_morphometrics(results: Results, demo, mnist_dir: str | None, n_decoded: int, n_real: int, reps: int):
+    """The registry's measure of decoded digits (``morphometrics.measure_decoded``: the fast path,
+    as the app and the evaluation call it) and its agreement with the reference (scale 4)."""
+    import torch
+
+    from arvae import morphometrics, traversal
+
+    ctx = demo.contexts["mnist"]
+    model = ctx.model("arvae")
+    rng = np.random.default_rng(0)
+    held_out = traversal.encode(model, ctx.samples.model_inputs()).numpy()
+    z = np.concatenate([held_out, rng.standard_normal((n_decoded, ctx.latent_dim)).astype(np.float32)])[:n_decoded]
+    decoded = traversal.decode(model, torch.from_numpy(z))
+    measure = ctx.spec.measure
+    measure(decoded[:16])
+    clock = CpuClock()
+    rates = [len(decoded) / timed(measure, decoded)[0] for _ in range(reps)]
+    results.add("morphometrics_per_s", percentile(rates, 50), "digits/s", "decoded",
+                detail={"digits": len(decoded), "threads": morphometrics.default_workers(),
+                        "cpu_ms_per_digit": clock.per(reps * len(decoded)),
+                        "path": "morphometrics.measure_fast (registry measure)"})
+    reference = decoded[:max(64, n_decoded // 8)]
+    seconds, exact_decoded = timed(morphometrics.measure, reference)
+    results.add("morphometrics_reference_per_s", len(reference) / seconds, "digits/s", "decoded",
+                has_target=False, detail={"digits": len(reference), "path": "morphometrics.measure (reference)"})
+
+    images, source = real_digits(mnist_dir, n_real)
+    exact = morphometrics.measure(images)
+    fast = measure(images)
+    per_attribute = pearson_per_attribute(fast, exact)
+    results.add("morphometrics_pearson_r", min(v for v in per_attribute.values() if v is not None), "r",
+                "real digits", "min over attributes", detail={"per_attribute": per_attribute, "digits": source})
+    per_attribute = pearson_per_attribute(measure(reference), exact_decoded)
+    results.add("morphometrics_pearson_r", min(v for v in per_attribute.values() if v is not None), "r",
+                "decoded digits", "min over attributes",
+                detail={"per_attribute": per_attribute, "digits": f"{len(reference)} decoded digits"})
+
+
+def bench_music_attributes(results: Results, n: int, reps: int):
+    from arvae import samples as samples_mod
+    from arvae.music import attributes
+    from arvae.music.tokens import VOCAB_SIZE
+
+    rng = np.random.default_rng(0)
+    parts = []
+    for key in ("bach", "folk"):
+        try:
+            parts.append(samples_mod.load_samples(key).inputs.astype(np.int64))
+        except Exception:
+            pass
+    tokens = rng.integers(0, VOCAB_SIZE, (n, 24)).astype(np.int64)
+    tokens[rng.random(tokens.shape) < 0.6] = 0  # holds, as in real measures
+    if parts:  # half of them the shipped held-out measures, repeated
+        real = np.concatenate(parts)
+        half = np.tile(real, (n // 2 // len(real) + 1, 1))[: n // 2]
+        tokens[: len(half)] = half
+    attributes.measure(tokens[:1000])
+    rates = [n / timed(attributes.measure, tokens)[0] for _ in range(reps)]
+    results.add("music_attributes_per_s", percentile(rates, 50), "measures/s", detail={"measures": n,
+                "dtype": "int64 (as decoded)"})
+
+
+def bench_training(results: Results, steps: int, devices):
+    """Optimizer steps on synthetic batches of each dataset's shapes and batch size."""
+    import torch
+
+    from arvae import registry
+    from arvae.losses import arvae_objective
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(os.cpu_count() or 1)  # train.py runs with torch's default (all cores)
+    try:
+        for spec in registry.DATASETS.values():
+            for device, precision in devices:
+                generator = torch.Generator().manual_seed(0)
+                model = spec.model_class(**spec.model_kwargs).to(device).train()
+                optimizer = torch.optim.Adam(model.parameters(), lr=spec.lr)
+                batch = spec.batch_size
+                if spec.domain == "image":
+                    size = 64 if spec.key == "sprites" else 28
+                    inputs = (torch.rand(batch, 1, size, size, generator=generator) > 0.7).to(torch.uint8) * 255
+                else:
+                    vocab = spec.model_kwargs.get("vocab_size", 32)
+                    inputs = torch.randint(0, vocab, (batch, 24), generator=generator)
+                attributes = torch.rand(batch, len(spec.attribute_names), generator=generator)
+                inputs, attributes = inputs.to(device), attributes.to(device)
+
+                def step():
+                    autocast = (torch.autocast(device, dtype=torch.bfloat16) if precision == "bf16"
+                                else contextlib.nullcontext())
+                    with autocast:
+                        terms = arvae_objective(model, inputs, attributes, spec.regularized_dims, spec.beta,
+                                                spec.gamma, spec.delta)
+                    optimizer.zero_grad(set_to_none=True)
+                    terms.total.backward()
+                    optimizer.step()
+                    if device == "cuda":
+                        torch.cuda.synchronize()
+
+                step()
+                seconds = sum(timed(step)[0] for _ in range(steps))
+                results.add("train_samples_per_s", batch * steps / seconds, "samples/s", spec.key,
+                            f"{device} {precision}", has_target=False,
+                            detail={"batch_size": batch, "steps": steps,
+                                    "threads": torch.get_num_threads() if device == "cpu" else None})
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _process_tree(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(children.get(current, []))
+    return tree
+
+
+def _peak_rss_kb(pid: int) -> int:
+    total = 0
+    for member in _process_tree(pid):
+        try:
+            for line in Path(f"/proc/{member}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+def bench_app_process(results: Results, root: Path, timeout: float = 180.0):
+    """``python app.py`` in a subprocess: seconds to the first HTTP 200 of ``/``; then every tab's
+    models loaded through the API, an MNIST surface and a folk traversal, and the peak RSS."""
+    port = _free_port()
+    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
+           "ARVAE_CHECKPOINTS": str(root), "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
+    url = f"http://127.0.0.1:{port}/"
+    with tempfile.TemporaryFile("w+") as log:
+        start = time.perf_counter()
+        process = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env, stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            cold = None
+            while time.perf_counter() - start < timeout:
+                if process.poll() is not None:
+                    log.seek(0)
+                    raise RuntimeError(f"app.py exited with {process.returncode}: {log.read()[-2000:]}")
+                try:
+                    with urllib.request.urlopen(url, timeout=2) as response:
+                        if response.status == 200:
+                            cold = time.perf_counter() - start
+                            break
+                except OSError:
+                    time.sleep(0.05)
+            if cold is None:
+                raise TimeoutError(f"app.py did not serve {url} within {timeout:.0f} s")
+            results.add("app_cold_start_s", cold, "s", detail="python app.py -> first HTTP 200 of /")
+            try:
+                from gradio_client import Client
+
+                client = Client(url, verbose=False)
+                loaded = []
+                for key in ("sprites", "mnist", "bach", "folk"):
+                    for kind in ("arvae", "beta-vae"):
+                        client.predict(kind, 0, api_name=f"/{key}_prior")
+                        loaded.append(f"{key}/{kind}")
+                from gradio_client import handle_file
+
+                image = client.predict(0, api_name="/mnist_example")
+                z = client.predict(handle_file(image), "arvae", api_name="/mnist_encode")[1]
+                client.predict("arvae", z, "thickness", 7, 32, api_name="/mnist_surface")
+                tokens = client.predict(0, api_name="/folk_example")
+                z = client.predict(tokens, "arvae", api_name="/folk_encode")[0]
+                client.predict("arvae", z, 9, api_name="/folk_traverse")
+                rss = _peak_rss_kb(process.pid) / 1024
+                results.add("app_peak_rss_mb", rss, "MiB", detail={
+                    "models_loaded": loaded, "then": "an MNIST 32x32 surface and a folk traversal",
+                    "processes": len(_process_tree(process.pid))})
+            except Exception as error:  # noqa: BLE001
+                results.failed("app_peak_rss_mb", error)
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+
+
+# ------------------------------------------------------------------------------------ main
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions and items (well under 2 minutes)")
+    parser.add_argument("--mnist-dir", default=os.environ.get("ARVAE_MNIST_DIR") or None,
+                        help="an MNIST folder whose test digits check the morphometrics' agreement "
+                             "(default $ARVAE_MNIST_DIR; without one, the ~330 digits that ship)")
+    parser.add_argument("--checkpoints", default=None, help="checkpoint folder (default: the app's)")
+    parser.add_argument("--only", default=None,
+                        help="comma-separated subset of: slider,music,surface,morphometrics,attributes,train,app")
+    parser.add_argument("--json", dest="json_path", help="also write {machine, figures} to this file")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from arvae import samples as samples_mod
+
+    root = samples_mod.checkpoints_root(args.checkpoints)
+    parts = set((args.only or "slider,music,surface,morphometrics,attributes,train,app").split(","))
+    quick = args.quick
+    began = time.perf_counter()
+    info = machine()
+    print("machine: " + json.dumps(info), flush=True)
+    results = Results()
+
+    def run(name, fn, *fn_args, dataset=None):
+        try:
+            fn(*fn_args)
+        except Exception as error:  # noqa: BLE001  a figure that cannot be measured is reported, not fatal
+            results.failed(name, error, dataset)
+
+    app = demo = None
+    if parts & {"slider", "music", "surface", "morphometrics"}:
+        seconds, (app, demo) = timed(load_app, root)
+        print(f"(app module imported and demo built in process in {seconds:.1f} s)", flush=True)
+    if "slider" in parts:
+        for key in ("sprites", "mnist"):
+            run("slider_latency_ms", bench_slider, results, app, demo, key, 30 if quick else 100, dataset=key)
+    if "music" in parts:
+        for key in ("folk", "bach"):
+            run("music_traversal_ms", bench_music_traversal, results, app, demo, key, 3 if quick else 7, dataset=key)
+    if "surface" in parts:
+        run("surface_ms", bench_surface, results, app, demo, "mnist", 1 if quick else 3, "thickness", 7,
+            dataset="mnist")
+        run("surface_ms", bench_surface, results, app, demo, "folk", 2 if quick else 5, "note_density", 10,
+            dataset="folk")
+    if "morphometrics" in parts:
+        run("morphometrics_per_s", bench_morphometrics, results, demo, args.mnist_dir,
+            512 if quick else 1024, 300 if quick else 1000, 1 if quick else 3)
+    if "attributes" in parts:
+        run("music_attributes_per_s", bench_music_attributes, results, 100_000, 3 if quick else 7)
+    if "train" in parts:
+        import torch
+
+        devices = [("cpu", "fp32")]
+        if torch.cuda.is_available():
+            devices += [("cuda", "fp32"), ("cuda", "bf16")]
+        run("train_samples_per_s", bench_training, results, 2 if quick else 5, devices)
+    if "app" in parts:
+        run("app_cold_start_s", bench_app_process, results, root)
+
+    print(f"\nAR-VAE Explorer benchmark ({'quick' if quick else 'full'} run, {time.perf_counter() - began:.0f} s) on "
+          f"{info['cpu']}, {info['logical_cores']} logical cores, torch {info['torch']}"
+          + (f", load average at start {info['load_average_at_start'][0]}" if "load_average_at_start" in info else ""))
+    print(table(results))
+    print()
+    print(json.dumps({"name": "machine", **info}))
+    for figure in results.figures:
+        print(json.dumps(figure))
+    if args.json_path:
+        Path(args.json_path).write_text(json.dumps({"machine": info, "quick": quick, "figures": results.figures},
+                                                   indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
