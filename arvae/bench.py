@@ -79,7 +79,8 @@ class Results:
             figure["dataset"] = dataset
         if stat is not None:
             figure["stat"] = stat
-        figure.update(value=_round(value), unit=unit, target=f"{comparison} {_format_target(target)}" if target is not None else None)
+        figure.update(value=_round(value), unit=unit,
+                      target=f"{comparison} {_format_target(target)}" if target is not None else None)
         if target is not None and value is not None and math.isfinite(value):
             figure["pass"] = bool(value <= target if comparison == "<=" else value >= target)
         elif target is not None:
@@ -87,7 +88,7 @@ class Results:
         if detail is not None:
             figure["detail"] = detail
         self.figures.append(figure)
-        print(f"  {_label(figure)}: {_format(figure['value'])} {unit}"
+        print(f"  {_label(figure)}: {_format(figure['value'], unit)} {unit}"
               + (f"  (target {figure['target']}: {'pass' if figure.get('pass') else 'FAIL'})" if target is not None
                  else ""), flush=True)
         return figure
@@ -116,9 +117,11 @@ def _round(value):
     return round(value, 5) if abs(value) < 10 else round(value, 1)
 
 
-def _format(value) -> str:
+def _format(value, unit: str | None = None) -> str:
     if value is None:
         return "—"
+    if unit == "r":
+        return f"{value:.4f}"
     return f"{value:.5g}" if abs(value) < 10 else f"{value:,.0f}" if abs(value) >= 1000 else f"{value:,.1f}"
 
 
@@ -127,14 +130,27 @@ def _label(figure: dict) -> str:
     return figure["name"] + (f" [{', '.join(extras)}]" if extras else "")
 
 
+def _cpu_note(figure: dict) -> str:
+    detail = figure.get("detail")
+    if not isinstance(detail, dict):
+        return ""
+    if "cpu_ms_each" in detail:
+        return f"{detail['cpu_ms_each']:,.0f} ms"
+    if "cpu_ms_per_digit" in detail:
+        return f"{detail['cpu_ms_per_digit']:.2f} ms/digit"
+    return ""
+
+
 def table(results: Results) -> str:
-    rows = [("figure", "value", "unit", "target", "pass")]
+    """Markdown table; "CPU time" is the process's CPU time behind a wall-clock figure (all threads):
+    on a busy machine the wall time also counts the waits for a core."""
+    rows = [("figure", "value", "unit", "target", "pass", "CPU time")]
     for f in results.figures:
-        rows.append((_label(f), _format(f.get("value")) if f.get("value") is not None else "not measured",
-                     f.get("unit") or "", f.get("target") or "", "" if "pass" not in f else
-                     ("pass" if f["pass"] else "FAIL")))
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    lines = ["| " + " | ".join(r[i].ljust(widths[i]) if i != 1 else r[i].rjust(widths[i]) for i in range(5)) + " |"
+        value = _format(f.get("value"), f.get("unit")) if f.get("value") is not None else "not measured"
+        rows.append((_label(f), value, f.get("unit") or "", f.get("target") or "", "" if "pass" not in f else
+                     ("pass" if f["pass"] else "FAIL"), _cpu_note(f)))
+    widths = [max(len(r[i]) for r in rows) for i in range(6)]
+    lines = ["| " + " | ".join(r[i].ljust(widths[i]) if i != 1 else r[i].rjust(widths[i]) for i in range(6)) + " |"
              for r in rows]
     lines.insert(1, "| " + " | ".join("-" * w for w in widths) + " |")
     return "\n".join(lines)
@@ -285,7 +301,7 @@ def bench_music_traversal(results: Results, app, demo, key: str, reps: int):
     clock = CpuClock()
     times = [timed(core, z)[0] * 1000 for z in codes[2:2 + reps]]
     results.add("music_traversal_ms", percentile(times, 50), "ms", key, "p50",
-                detail={"repetitions": reps, "cpu_ms_each": clock.per(reps)})
+                detail={"repetitions": reps, "min_ms": round(min(times), 1), "cpu_ms_each": clock.per(reps)})
     times = [timed(full, kind, app.format_z(z), steps)[0] * 1000 for z in codes[2 + reps:]]
     results.add("music_traversal_handler_ms", percentile(times, 50), "ms", key, "p50", has_target=False,
                 detail="with notation SVG and MIDI/MusicXML files")
@@ -302,7 +318,8 @@ def bench_surface(results: Results, app, demo, key: str, reps: int, attribute: s
     from arvae import traversal
 
     results.add("surface_ms", percentile(times, 50), "ms", key, "32x32",
-                detail={"repetitions": reps, "cpu_ms_each": clock.per(reps), "attribute": attribute,
+                detail={"repetitions": reps, "min_ms": round(min(times), 1), "cpu_ms_each": clock.per(reps),
+                        "attribute": attribute,
                         "decode_precision": traversal.surface_precision(ctx.model(kind))})
 
 
