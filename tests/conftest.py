@@ -113,7 +113,7 @@ def app_server(app_checkpoints):
 @pytest.fixture(scope="session")
 def damaged_app_server(app_checkpoints):
     """A second server, on the tiny train.py checkpoints, whose folk AR-VAE checkpoint is truncated, MNIST has no beta-VAE, and sprites
-    has a metrics.json (as arvae.evaluate writes it)."""
+    has a metrics.json (as arvae.evaluate writes it); its soundfont is missing (audio falls back to sine waves)."""
     root = app_checkpoints["base"] / "damaged"
     _shutil.copytree(app_checkpoints["root"], root, ignore=_shutil.ignore_patterns("training_state.*"))
     weights = root / "folk" / "arvae" / "model.safetensors"
@@ -126,6 +126,7 @@ def damaged_app_server(app_checkpoints):
     metrics["beta-vae"]["attribute_dims"] = {"shape": 7, "scale": 7, "orientation": 3, "pos_x": 1, "pos_y": 9}
     metrics["evaluated_on"] = {"split": "test", "num_samples": 16, "mi_estimator": "ksg"}
     (root / "sprites" / "metrics.json").write_text(_json.dumps(metrics))
-    server = AppServer(root, app_checkpoints["env"], app_checkpoints["base"] / "damaged.log")
+    env = {**app_checkpoints["env"], "ARVAE_SOUNDFONT": str(root / "missing-soundfont.sf2")}
+    server = AppServer(root, env, app_checkpoints["base"] / "damaged.log")
     yield server
     server.stop()

@@ -1,0 +1,352 @@
+"""Load test of the app: many concurrent gradio_client visitors doing mixed requests.
+
+    python benchmarks/load.py                          # launches app.py on a free port, 16 clients x 25 requests
+    python benchmarks/load.py --clients 4 --requests 5 --json load.json
+    python benchmarks/load.py --url http://127.0.0.1:7860/ --pid 1234    # an app that is already running
+
+Every client (a thread with its own ``gradio_client.Client``) does ``--requests`` requests drawn from
+a fixed mix (seeded): a slider move (``/mnist_decode`` or ``/sprites_decode`` of a random latent
+code, the light queue), a music traversal with its four WAVs (``/folk_traverse`` or
+``/bach_traverse``, heavy) and an attribute surface (``/mnist_surface`` or ``/folk_surface``, heavy).
+Each answer is checked (the PNG / WAV / plot is there), so a malformed answer counts as an error.
+
+Reported: errors, p50/p95/max latency per action (client side: queueing included), the slider
+latency of the requests that overlapped a running heavy request, the CPU time the app used, and its
+resident memory (``/proc/<pid>/status`` VmRSS; Linux): at start, after the warm-up (every action
+done twice, then one unrecorded concurrent round of two requests per client: models loaded, caches
+and worker threads in their steady state), at the end of the run, and -- the growth figure -- after
+the warm-up and after the run each followed by ``--settle`` seconds idle (the app hands freed memory
+back every 10 s). ``--check`` exits with 1 unless: no error, slider p95 <= 1 s while heavy requests
+run, and RSS growth over the run <= 10 %.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+LATENT = {"sprites": 10, "mnist": 16, "bach": 32, "folk": 32}
+SLIDER, TRAVERSE, SURFACE = "slider", "music traversal", "surface"
+MIX = ((SLIDER, 0.5), (TRAVERSE, 0.25), (SURFACE, 0.25))
+HEAVY = (TRAVERSE, SURFACE)
+TARGET_SLIDER_P95_S = 1.0
+TARGET_RSS_GROWTH = 0.10
+
+
+# ------------------------------------------------------------------------------------ the app
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def cpu_s(pid: int | None) -> float | None:
+    """User + system CPU seconds of process ``pid`` (Linux), or None."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def rss_mb(pid: int | None) -> float | None:
+    if pid is None:
+        return None
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        return None
+    return None
+
+
+def launch_app(checkpoints: Path | None, log_path: Path, timeout: float = 180.0):
+    port = free_port()
+    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
+           "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")}
+    if checkpoints is not None:
+        env["ARVAE_CHECKPOINTS"] = str(checkpoints)
+    log = open(log_path, "w")
+    process = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env, stdout=log,
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"app.py exited with {process.returncode}; see {log_path}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return process, url
+        except OSError:
+            time.sleep(0.3)
+    process.terminate()
+    raise SystemExit(f"app.py did not answer on {url} within {timeout:.0f} s; see {log_path}")
+
+
+# ------------------------------------------------------------------------------------ requests
+
+def z_text(rng, key: str) -> str:
+    return json.dumps([round(float(v), 3) for v in rng.normal(0.0, 1.5, LATENT[key])])
+
+
+def check_png(path) -> None:
+    with open(path, "rb") as handle:
+        if handle.read(8) != b"\x89PNG\r\n\x1a\n":
+            raise AssertionError(f"not a PNG: {path}")
+
+
+def check_plot(value) -> None:
+    if not (isinstance(value, dict) and value.get("type") == "plotly" and "heatmap" in value.get("plot", "")):
+        raise AssertionError(f"not a heatmap: {str(value)[:120]}")
+
+
+def do_request(client, action: str, rng) -> str:
+    """One request of ``action``; returns the endpoint used. Raises on an error or a malformed answer."""
+    model = "arvae" if rng.random() < 0.75 else "beta-vae"
+    if action == SLIDER:
+        key = "mnist" if rng.random() < 0.5 else "sprites"
+        image, table = client.predict(model, z_text(rng, key), api_name=f"/{key}_decode")
+        check_png(image)
+        if "measured" not in table:
+            raise AssertionError("no attribute table")
+        return f"/{key}_decode"
+    if action == TRAVERSE:
+        key = "folk" if rng.random() < 0.5 else "bach"
+        figure, *rest = client.predict(model, z_text(rng, key), 9, api_name=f"/{key}_traverse")
+        wavs = rest[:4]
+        if figure.get("type") != "plotly" or len(wavs) != 4 or any(Path(w).stat().st_size < 1000 for w in wavs):
+            raise AssertionError("traversal answer without its plot or four WAVs")
+        return f"/{key}_traverse"
+    key, attribute = ("mnist", "thickness") if rng.random() < 0.5 else ("folk", "note_density")
+    other = LATENT[key] - 1  # never an attribute's dim (AR-VAE: 0..L-1; beta-VAE: checked by the app)
+    try:
+        check_plot(client.predict(model, z_text(rng, key), attribute, other, 16, api_name=f"/{key}_surface"))
+    except Exception as error:
+        if model == "beta-vae" and "differ" in str(error):  # beta-VAE's MI dim happened to be the last one
+            check_plot(client.predict("arvae", z_text(rng, key), attribute, other, 16, api_name=f"/{key}_surface"))
+        else:
+            raise
+    return f"/{key}_surface"
+
+
+def schedule(rng, n: int, mix=MIX) -> list[str]:
+    names, weights = zip(*mix)
+    return list(rng.choice(names, size=n, p=np.array(weights) / sum(weights)))
+
+
+def warm_up(url: str, clients: int) -> None:
+    from gradio_client import Client
+
+    client = Client(url, verbose=False)
+    rng = np.random.default_rng(12345)
+    for _ in range(2):
+        for key in ("mnist", "sprites"):
+            for model in ("arvae", "beta-vae"):
+                client.predict(model, z_text(rng, key), api_name=f"/{key}_decode")
+        for key in ("folk", "bach"):
+            for model in ("arvae", "beta-vae"):
+                client.predict(model, z_text(rng, key), 9, api_name=f"/{key}_traverse")
+        client.predict("arvae", z_text(rng, "mnist"), "thickness", 15, 16, api_name="/mnist_surface")
+        client.predict("arvae", z_text(rng, "folk"), "note_density", 31, 16, api_name="/folk_surface")
+    run_load(url, clients, 2, seed=999)  # worker threads and their memory in the steady state
+
+
+def run_load(url: str, clients: int, requests: int, seed: int = 0, mix=MIX) -> list[dict]:
+    from gradio_client import Client
+
+    records: list[dict] = []
+    lock = threading.Lock()
+    connected = [Client(url, verbose=False) for _ in range(clients)]  # connecting is not part of the run
+    barrier = threading.Barrier(clients)
+
+    def visitor(index: int) -> None:
+        rng = np.random.default_rng(seed * 1000 + index)
+        plan = schedule(rng, requests, mix)
+        barrier.wait()
+        for action in plan:
+            started = time.monotonic()
+            error, endpoint = None, None
+            try:
+                endpoint = do_request(connected[index], action, rng)
+            except Exception as exc:  # record and go on: every error is reported
+                error = f"{type(exc).__name__}: {str(exc)[:200]}"
+            with lock:
+                records.append({"client": index, "action": action, "endpoint": endpoint, "start": started,
+                                "end": time.monotonic(), "error": error})
+
+    threads = [threading.Thread(target=visitor, args=(i,), daemon=True) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for client in connected:
+        try:
+            client.close()
+        except Exception:
+            pass
+    return records
+
+
+# ------------------------------------------------------------------------------------ report
+
+def percentile(values, q) -> float | None:
+    return float(np.percentile(values, q)) if values else None
+
+
+def summarize(records: list[dict]) -> dict:
+    heavy = [(r["start"], r["end"]) for r in records if r["action"] in HEAVY and not r["error"]]
+    rows = {}
+    for action in [name for name, _ in MIX]:
+        done = [r for r in records if r["action"] == action]
+        latencies = [r["end"] - r["start"] for r in done if not r["error"]]
+        rows[action] = {"requests": len(done), "errors": sum(1 for r in done if r["error"]),
+                        "p50_s": percentile(latencies, 50), "p95_s": percentile(latencies, 95),
+                        "max_s": max(latencies) if latencies else None}
+    overlapped = [r["end"] - r["start"] for r in records if r["action"] == SLIDER and not r["error"]
+                  and any(s < r["end"] and r["start"] < e for s, e in heavy)]
+    span = (max(r["end"] for r in records) - min(r["start"] for r in records)) if records else 0.0
+    return {"actions": rows, "slider_during_heavy": {"requests": len(overlapped),
+                                                     "p50_s": percentile(overlapped, 50),
+                                                     "p95_s": percentile(overlapped, 95)},
+            "errors": [r["error"] for r in records if r["error"]], "requests": len(records), "wall_s": span}
+
+
+def fmt(value, unit="s") -> str:
+    return "—" if value is None else f"{value:.2f} {unit}".strip()
+
+
+def markdown(report: dict) -> str:
+    lines = ["| action | endpoints | requests | errors | p50 | p95 | max |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    endpoints = {SLIDER: "`/mnist_decode`, `/sprites_decode`", TRAVERSE: "`/folk_traverse`, `/bach_traverse` (9 steps, 4 WAVs)",
+                 SURFACE: "`/mnist_surface`, `/folk_surface` (16 × 16)"}
+    for action, row in report["actions"].items():
+        if not row["requests"]:
+            continue
+        lines.append(f"| {action} | {endpoints[action]} | {row['requests']} | {row['errors']} | {fmt(row['p50_s'])} | "
+                     f"{fmt(row['p95_s'])} | {fmt(row['max_s'])} |")
+    during = report["slider_during_heavy"]
+    lines.append(f"| slider while a heavy request ran | | {during['requests']} | | {fmt(during['p50_s'])} | "
+                 f"{fmt(during['p95_s'])} | |")
+    rss = report["rss_mb"]
+    lines.append("")
+    lines.append(f"RSS of the app: {fmt(rss['start'], 'MB')} at start; {fmt(rss['before'], 'MB')} after the warm-up "
+                 f"and {fmt(rss['after'], 'MB')} after the run, each after {report['settle_s']:g} s idle"
+                 + (f" ({100 * report['rss_growth']:+.1f} %)" if report["rss_growth"] is not None else "")
+                 + f"; {fmt(rss['end'], 'MB')} at the end of the run.")
+    cpu = report.get("app_cpu_s")
+    lines.append(f"{report['requests']} requests from {report['clients']} clients in {report['wall_s']:.0f} s"
+                 + (f"; the app used {cpu:.0f} CPU-seconds ({cpu / report['wall_s']:.2f} cores)" if cpu else "")
+                 + f"; {report['machine']}"
+                 + (f", {report['load_average_end']:.1f} at the end" if report.get("load_average_end") is not None else "")
+                 + f"; {report['date']}.")
+    return "\n".join(lines)
+
+
+def verdict(report: dict) -> list[str]:
+    failures = []
+    if report["errors"]:
+        failures.append(f"{len(report['errors'])} errors, e.g. {report['errors'][0]}")
+    p95 = report["slider_during_heavy"]["p95_s"]
+    if report.get("sliders_only"):
+        p95 = report["actions"][SLIDER]["p95_s"]
+    if p95 is None or p95 > TARGET_SLIDER_P95_S:
+        failures.append(f"slider p95 while heavy requests ran is {fmt(p95)} (target <= {TARGET_SLIDER_P95_S:g} s)")
+    if report["rss_growth"] is not None and report["rss_growth"] > TARGET_RSS_GROWTH:
+        failures.append(f"RSS grew {100 * report['rss_growth']:.1f} % (target <= {100 * TARGET_RSS_GROWTH:g} %)")
+    return failures
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return f"{cpu}, {os.cpu_count()} CPUs, load average {load:.1f} at the start"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--requests", type=int, default=25, help="requests per client")
+    parser.add_argument("--url", help="an app that is already running (default: launch app.py)")
+    parser.add_argument("--pid", type=int, help="with --url: the app's process id, for its RSS")
+    parser.add_argument("--checkpoints", type=Path, help="ARVAE_CHECKPOINTS for the launched app (default ./checkpoints)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sliders-only", action="store_true",
+                        help="a control run: only slider requests (how fast sliders are without heavy requests)")
+    parser.add_argument("--no-warm-up", action="store_true")
+    parser.add_argument("--settle", type=float, default=12.0, help="idle seconds before each RSS reading")
+    parser.add_argument("--json", type=Path, help="also write the report as JSON")
+    parser.add_argument("--check", action="store_true", help="exit 1 unless the targets are met")
+    args = parser.parse_args(argv)
+
+    process = None
+    machine_text = machine()
+    if args.url:
+        url, pid = args.url, args.pid
+    else:
+        log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"arvae-load-{os.getpid()}.log"
+        process, url = launch_app(args.checkpoints, log_path)
+        pid = process.pid
+        print(f"app.py serving {url} (pid {pid}, log {log_path})", flush=True)
+    try:
+        rss_start = rss_mb(pid)
+        if not args.no_warm_up:
+            print("warming up ...", flush=True)
+            warm_up(url, args.clients)
+        time.sleep(args.settle)
+        rss_before = rss_mb(pid)
+        print(f"running {args.clients} clients x {args.requests} requests ...", flush=True)
+        cpu_before = cpu_s(pid)
+        records = run_load(url, args.clients, args.requests, args.seed, ((SLIDER, 1.0),) if args.sliders_only else MIX)
+        cpu_after = cpu_s(pid)
+        rss_end = rss_mb(pid)
+        time.sleep(args.settle)
+        rss_after = rss_mb(pid)
+    finally:
+        if process is not None:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+    report = summarize(records)
+    report.update(sliders_only=args.sliders_only, clients=args.clients, requests_per_client=args.requests, url=url, machine=machine_text,
+                  date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                  rss_mb={"start": rss_start, "before": rss_before, "end": rss_end, "after": rss_after},
+                  load_average_end=os.getloadavg()[0] if hasattr(os, "getloadavg") else None, settle_s=args.settle, app_cpu_s=(cpu_after - cpu_before) if cpu_before is not None else None,
+                  rss_growth=(rss_after / rss_before - 1.0) if rss_before and rss_after else None)
+    print(markdown(report))
+    failures = verdict(report)
+    for error in sorted(set(report["errors"]))[:10]:
+        print("error:", error)
+    print("targets met" if not failures else "targets missed: " + "; ".join(failures))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    return 1 if args.check and failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
