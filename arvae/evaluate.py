@@ -97,6 +97,13 @@ def markdown_report(root="checkpoints") -> str:
             paper_cells = f"{paper[0]:.3f} | {paper[1]:.3f}" if paper else "– | –"
             rows.append(f"| {spec.display_name} | {name} | {results['arvae'][name]:.3f} | "
                         f"{results['beta-vae'][name]:.3f} | {paper_cells} |")
+        for part in ("reconstructions", "traversals"):  # MNIST: digit classifier accuracy (Sect. 5.3)
+            if "content_preservation" in results["arvae"]:
+                paper = spec.paper_medians.get(f"content_preservation_{part}")
+                paper_cells = f"{paper[0]:.3f} | {paper[1]:.3f}" if paper else "– | –"
+                rows.append(f"| {spec.display_name} | content preservation ({part}) | "
+                            f"{results['arvae']['content_preservation'][part]:.3f} | "
+                            f"{results['beta-vae']['content_preservation'][part]:.3f} | {paper_cells} |")
     return "\n".join(rows)
 
 
