@@ -84,7 +84,9 @@ def test_ctrl_c_saves_before_exiting(env, tmp_path):
         [sys.executable, str(ROOT / "train.py"), "--dataset", "sprites", "--model", "arvae", "--device", "cpu",
          "--max-items", "2048", "--batch-size", "16", "--max-steps", "100000", "--checkpoint-every", "5",
          "--output-dir", str(tmp_path)],
-        env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # a test run started in the background (`pytest &`) has SIGINT ignored, and children inherit that
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     model_dir = tmp_path / "sprites" / "arvae"
     deadline = time.time() + 180
     while not (model_dir / "training_state.json").exists() and process.poll() is None and time.time() < deadline:
