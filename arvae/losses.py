@@ -36,18 +36,22 @@ class LossTerms:
                 ("total", "reconstruction", "kld", "regularization", "accuracy")}
 
 
-def arvae_objective(model, inputs, attributes, dims, beta: float, gamma: float, delta: float) -> LossTerms:
+def arvae_objective(model, inputs, attributes, dims, beta: float, gamma, delta: float) -> LossTerms:
     """Eq. 9 on one mini-batch; ``gamma = 0`` gives the beta-VAE baseline (Eq. 5).
+
+    ``gamma`` is one weight for every attribute, as in the paper, or one per attribute ``(L,)``.
 
     ``model`` may be wrapped in DistributedDataParallel: its forward runs through the wrapper.
     """
     core = getattr(model, "module", model)
     x = core.preprocess(inputs)
     logits, mu, logvar, z = model(x)
+    logits, mu, logvar, z = logits.float(), mu.float(), logvar.float(), z.float()  # bf16 autocast: losses in fp32
     reconstruction = core.reconstruction_loss(logits, x)
     kld = kl_divergence(mu, logvar)
-    regularization = attribute_regularization(z, attributes.to(z.dtype), dims, delta).sum()
-    total = reconstruction + beta * kld + (gamma * regularization if gamma else 0.0)
+    per_attribute = attribute_regularization(z, attributes.to(z.dtype), dims, delta)      # (L,)
+    total = reconstruction + beta * kld + (torch.as_tensor(gamma, dtype=z.dtype) * per_attribute).sum()
+    regularization = per_attribute.sum()
     with torch.no_grad():
         accuracy = core.reconstruction_accuracy(logits, x)
     return LossTerms(total, reconstruction, kld, regularization, accuracy)
