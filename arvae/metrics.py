@@ -388,7 +388,8 @@ def compute_all(
 
     Returns ``{"interpretability", "modularity", "mig", "sap", "scc": float,
     "per_attribute": {name: {"interpretability", "mig", "sap", "scc": float,
-    "dim": int}}}`` where ``dim`` is the highest-MI latent dim of the attribute.
+    "highest_mi_dim": int}}}``: the latent dim of highest MI with the attribute, the dim
+    Interpretability regresses on (not necessarily the dim AR-VAE regularizes for it).
     The MI matrix, R^2 matrix and Spearman ranks are computed once.
     """
     z, a = _check_inputs(latents, attributes)
@@ -404,7 +405,7 @@ def compute_all(
             "mig": float(mig_v[j]),
             "sap": float(sap_v[j]),
             "scc": float(scc_v[j]),
-            "dim": int(dims[j]),
+            "highest_mi_dim": int(dims[j]),
         }
         for j, name in enumerate(names)
     }

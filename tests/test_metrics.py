@@ -40,7 +40,7 @@ def test_perfect_code_scores_high(z, perfect):
     assert r["scc"] > 0.99
     for j, name in enumerate(NAMES):
         pa = r["per_attribute"][name]
-        assert pa["dim"] == PERM[j]
+        assert pa["highest_mi_dim"] == PERM[j]
         assert pa["interpretability"] > 0.99
         assert pa["mig"] > 0.9
         assert pa["sap"] > 0.95
@@ -58,7 +58,7 @@ def test_perfect_code_modularity(z, perfect):
 def test_nonlinear_monotonic_code(z):
     attrs = np.column_stack([np.exp(z[:, 5]), z[:, 1] ** 3, np.tanh(z[:, 6])])
     r = M.compute_all(z, attrs, NAMES)
-    assert [r["per_attribute"][n]["dim"] for n in NAMES] == PERM
+    assert [r["per_attribute"][n]["highest_mi_dim"] for n in NAMES] == PERM
     assert r["scc"] == pytest.approx(1.0)  # rank-based: invariant to monotonic maps
     assert r["mig"] > 0.5  # equal-width bins no longer align exactly
     # linear-fit based metrics drop for non-linear relations, but stay far from 0
@@ -117,7 +117,7 @@ def test_public_functions_agree_with_compute_all(z, perfect):
         assert M.sap_per_attribute(z, perfect)[j] == pytest.approx(r["per_attribute"][name]["sap"])
         assert M.scc_per_attribute(z, perfect)[j] == pytest.approx(r["per_attribute"][name]["scc"])
     assert M.attribute_dims_by_mutual_information(z, perfect) == [
-        r["per_attribute"][n]["dim"] for n in NAMES
+        r["per_attribute"][n]["highest_mi_dim"] for n in NAMES
     ]
 
 
@@ -129,8 +129,8 @@ def test_compute_all_is_json_serializable(z, perfect):
     for key in ("interpretability", "modularity", "mig", "sap", "scc"):
         assert type(r[key]) is float
     for pa in r["per_attribute"].values():
-        assert set(pa) == {"interpretability", "mig", "sap", "scc", "dim"}
-        assert type(pa["dim"]) is int
+        assert set(pa) == {"interpretability", "mig", "sap", "scc", "highest_mi_dim"}
+        assert type(pa["highest_mi_dim"]) is int
 
 
 def test_degenerate_inputs_give_finite_zero_scores(z):
@@ -173,7 +173,7 @@ def test_ksg_estimator_option():
     lat = rng.standard_normal((1000, 4))
     attrs = np.column_stack([lat[:, 2], -lat[:, 0]])
     r = M.compute_all(lat, attrs, ["a", "b"], estimator="ksg")
-    assert [r["per_attribute"][n]["dim"] for n in ("a", "b")] == [2, 0]
+    assert [r["per_attribute"][n]["highest_mi_dim"] for n in ("a", "b")] == [2, 0]
     assert r["mig"] > 0.8 and r["interpretability"] > 0.99
 
 
