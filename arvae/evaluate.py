@@ -68,9 +68,8 @@ def evaluate_model(spec, model_kind: str, data, root, mi_estimator: str, travers
     for name, value in monotonicity["per_attribute"].items():
         result["per_attribute"][name]["traversal_monotonicity"] = value
     result["checkpoint"] = {k: meta.get(k) for k in ("steps", "epochs", "hardware", "seed", "wall_time_s")}
-    if spec.key == "mnist":
-        from arvae.classifier import content_preservation
-        result["content_preservation"] = content_preservation(model, data, dims, root)
+    if spec.content_classifier is not None:  # MNIST: a digit classifier (Sect. 5.3)
+        result["content_preservation"] = spec.content_classifier(model, data, dims, root)
     return result
 
 

@@ -10,6 +10,9 @@ files are used whenever the Hub cannot be reached, is slow, or does not have the
 ever handed to huggingface_hub; :func:`redact` keeps it out of messages and logs.
 
 Models load lazily (first use) through :func:`arvae.checkpoint.load_trained`, once per process.
+
+Beside the checkpoint's save: :func:`load` (any saved model in one call, from a folder or the Hub:
+``config.json`` names its class) and :func:`push_to_hub` (a trained model folder with a model card).
 """
 from __future__ import annotations
 
@@ -231,3 +234,78 @@ class ModelStore:
 
     def loaded(self) -> list[tuple[str, str]]:
         return list(self._models)
+
+
+# ------------------------------------------------------------------------------ load and push
+
+def _model_class(config: dict, folder: Path):
+    """The class ``config.json`` names (``model_class``); for models saved before it did, the
+    registry's class of the dataset whose folder holds it (``<root>/<dataset>/<model kind>``)."""
+    from arvae import models, registry
+
+    name = config.get("model_class")
+    if name is not None:
+        cls = getattr(models, name, None)
+        if not (isinstance(cls, type) and issubclass(cls, models.VAE)):
+            raise CheckpointError(f"{folder / 'config.json'} names an unknown model class {name!r}")
+        return cls
+    key = folder.parent.name
+    if key in registry.DATASETS:
+        return registry.get(key).model_class
+    raise CheckpointError(f"{folder / 'config.json'} does not say which model class it is (no 'model_class'); "
+                          "save it again with this version")
+
+
+def load(source, revision: str | None = None):
+    """A trained model, in eval mode, in one call. ``source``: a model folder (``checkpoints/mnist/arvae``)
+    or a Hub id, ``owner/repo`` or ``owner/repo/<folder in the repo>`` (``owner/repo/mnist/arvae``).
+    Safetensors only; raises :class:`CheckpointError` with what is wrong."""
+    folder = Path(source)
+    if not folder.is_dir():
+        parts = str(source).strip("/").split("/")
+        if len(parts) < 2:
+            raise CheckpointError(f"{source!r} is neither a model folder nor a Hub id (owner/repo[/folder])")
+        from huggingface_hub import snapshot_download
+
+        subfolder = "/".join(parts[2:])
+        try:
+            snapshot = snapshot_download("/".join(parts[:2]), revision=revision,
+                                         allow_patterns=[f"{subfolder}/{name}" if subfolder else name
+                                                         for name in REQUIRED_FILES + OPTIONAL_FILES])
+        except Exception as error:
+            raise CheckpointError(redact(f"could not fetch {source} from the Hub ({type(error).__name__}: {error})"))
+        folder = Path(snapshot) / subfolder
+    check_model_dir(folder)
+    cls = _model_class(json.loads((folder / "config.json").read_text()), folder)
+    return cls.from_pretrained(folder)
+
+
+def push_to_hub(model_dir: Path, repo_id: str, spec, model_kind: str) -> bool:
+    """Upload a trained model folder to ``<repo_id>/<dataset>/<model kind>`` with a model card.
+    Offline or without a token it says so and the local files stay; the token ($HF_TOKEN or the
+    login cache) is read by huggingface_hub and never printed (:func:`redact`). True when pushed."""
+    from huggingface_hub import HfApi, get_token
+
+    model_dir = Path(model_dir)
+    if get_token() is None:
+        print(f"not pushed: no Hugging Face token (set HF_TOKEN or run `hf auth login`); files stay in {model_dir}")
+        return False
+    meta = checkpoint.read_metadata(model_dir)
+    card = (f"---\nlibrary_name: arvae\ntags: [ar-vae, vae, disentanglement]\n---\n"
+            f"# {spec.display_name} {model_kind}\n\nAttribute-regularized VAE (Pati & Lerch) trained by "
+            f"`train.py`. Regularized attributes and dims: "
+            + ", ".join(f"{a} -> z{d}" for a, d in zip(spec.attribute_names, spec.regularized_dims))
+            + f".\n\nData: {meta.get('data', {}).get('source')}. Steps: {meta.get('steps')} "
+              f"({meta.get('epochs')} epochs) on {meta.get('hardware')}.\n"
+              f"Load it with `arvae.hub.load(\"{repo_id}/{spec.key}/{model_kind}\")`.\n")
+    (model_dir / "README.md").write_text(card)
+    try:
+        api = HfApi()
+        api.create_repo(repo_id, exist_ok=True)
+        api.upload_folder(folder_path=str(model_dir), repo_id=repo_id, path_in_repo=f"{spec.key}/{model_kind}",
+                          allow_patterns=["config.json", "model.safetensors", "metadata.json", "README.md"])
+    except Exception as error:  # network down, auth refused, ...: the local files stay
+        print(redact(f"not pushed to {repo_id}: {type(error).__name__}: {error}. Local files stay in {model_dir}"))
+        return False
+    print(f"pushed {model_dir} to https://huggingface.co/{repo_id}/tree/main/{spec.key}/{model_kind}")
+    return True

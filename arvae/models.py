@@ -19,6 +19,12 @@ HUB_TAGS = ["ar-vae", "vae", "disentanglement", "arxiv:2004.05485"]
 class SafetensorsHubMixin(PyTorchModelHubMixin):
     """``PyTorchModelHubMixin`` that loads safetensors only (never a pickle fallback), strictly."""
 
+    def save_pretrained(self, save_directory, *, config: dict | None = None, **kwargs):
+        """As the mixin's, with the class name in ``config.json`` (``model_class``): so that
+        :func:`arvae.hub.load` can load any saved model in one call."""
+        config = {**(config or self._hub_mixin_config or {}), "model_class": type(self).__name__}
+        return super().save_pretrained(save_directory, config=config, **kwargs)
+
     @classmethod
     def _from_pretrained(cls, *, model_id, revision, cache_dir, force_download, local_files_only, token,
                          map_location="cpu", strict=True, **model_kwargs):

@@ -1,8 +1,10 @@
 """The dataset registry: every dataset is described once, here.
 
-``train.py``, ``arvae.evaluate`` and ``app.py`` iterate :data:`DATASETS`. Adding a dataset means
-adding one :class:`DatasetSpec` below and one data module under ``arvae/data``.
-Hyperparameters are the paper's (Sect. 4.3 and Appendix B).
+``train.py``, ``arvae.evaluate``, the explorer (``arvae.explorer``, the app) and ``benchmarks/``
+iterate :data:`DATASETS`. Adding a dataset means one :class:`DatasetSpec` (below, or
+:func:`register` at run time) and one data module under ``arvae/data``; the spec says everything
+the rest needs: how to load and measure the data, the model and its hyperparameters (the paper's,
+Sect. 4.3 and Appendix B), how an upload becomes a model input, what the held-out sample exports.
 """
 from __future__ import annotations
 
@@ -11,13 +13,45 @@ from typing import Callable
 
 import numpy as np
 
-from arvae import models
+from arvae import image_input, models
+from arvae.classifier import content_preservation as digit_content_preservation
 from arvae.data import bach, folk, mnist, sprites
 from arvae.data.base import AttributeDataset
 from arvae.morphometrics import measure_decoded as measure_morphometrics
+from arvae.music import file_import
 from arvae.music.attributes import measure as measure_music_attributes
+from arvae.music.tokens import MEASURE_TICKS
 
 MODEL_KINDS = ("arvae", "beta-vae")
+
+
+@dataclass(frozen=True)
+class ImageInput:
+    """Square grey-scale images: their side, and how an uploaded picture is fitted into the frame
+    (:mod:`arvae.image_input`); ``binary`` data are shown thresholded (uploads, prior samples)."""
+
+    size: int
+    fit: Callable = image_input.fit_centred
+    binary: bool = False
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (1, self.size, self.size)
+
+    def prepare(self, source) -> np.ndarray:
+        """An uploaded picture -> a float32 ``(size, size)`` model input (``ImageInputError`` if unusable)."""
+        return image_input.prepare_image(source, self.size, self.fit, self.binary)
+
+
+@dataclass(frozen=True)
+class MusicInput:
+    """Measures of 24 tokens; an upload is a MIDI, MusicXML or ABC file (:mod:`arvae.music.file_import`)."""
+
+    tempo: float = 120.0  # of the audio and the MIDI downloads
+    shape: tuple[int, ...] = (MEASURE_TICKS,)
+
+    def prepare(self, source) -> file_import.ImportResult:
+        return file_import.import_file(source)
 
 
 @dataclass(frozen=True)
@@ -41,6 +75,23 @@ class DatasetSpec:
     epochs: int = 100
     # the paper's medians over 10 seeds, read off its Figs. 3, 5 and 7: metric -> (AR-VAE, beta-VAE)
     paper_medians: dict = field(default_factory=dict)
+    input: ImageInput | MusicInput = None  # the shape of one input and how an upload becomes one
+    value_labels: dict = field(default_factory=dict)  # attribute -> names of its categorical values
+    # content preservation (Sect. 5.3): (model, test data, attribute dims, checkpoints root) -> accuracies
+    # (MNIST: a digit classifier on inputs, reconstructions, traversals; sprites: the measured shape)
+    content_classifier: Callable | None = None
+    # the held-out sample (arvae.samples): class labels and piece names of a split, when the data have them
+    load_labels: Callable | None = None  # (split, data_dir, max_items) -> (N,) ints
+    label_name: str = "label"  # how a label is named in menus ("digit 7")
+    load_pieces: Callable | None = None  # (split, data_dir, max_items) -> N piece names
+    paper_figures: dict = field(default_factory=dict)  # "traversal" / "surface" -> the paper's figure number
+    # what benchmarks/bench.py measures on this dataset: "slider", "traversal", "morphometrics": True;
+    # "surface": (attribute, other dim); benchmarks/load.py mixes the slider, traversal and surface requests
+    benchmark: dict = field(default_factory=dict)
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.model_kwargs["latent_dim"])
 
     def gamma_for(self, model_kind: str) -> float:
         if model_kind not in MODEL_KINDS:
@@ -48,64 +99,84 @@ class DatasetSpec:
         return self.gamma if model_kind == "arvae" else 0.0
 
 
+IMAGE = dict(domain="image", beta=4.0, gamma=10.0, delta=1.0, batch_size=128, epochs=100)
+MUSIC = dict(domain="music", attribute_names=bach.ATTRIBUTE_NAMES, regularized_dims=(0, 1, 2, 3),
+             model_class=models.MeasureVAE, model_kwargs={"latent_dim": 32, "vocab_size": bach.VOCAB_SIZE},
+             measure=measure_music_attributes, beta=0.001, gamma=1.0, delta=10.0, batch_size=256,
+             input=MusicInput(), paper_figures={"traversal": "11", "surface": "13"})
+
 DATASETS: dict[str, DatasetSpec] = {
     spec.key: spec
     for spec in (
         DatasetSpec(
+            **IMAGE,
             key="sprites",
             display_name="2-d Sprites",
-            domain="image",
             load_split=sprites.load_split,
             attribute_names=sprites.ATTRIBUTE_NAMES,
             regularized_dims=(0, 1, 2, 3, 4),
             model_class=models.SpritesVAE,
             model_kwargs={"latent_dim": 10},
             measure=sprites.measure,
-            beta=4.0, gamma=10.0, delta=1.0, batch_size=128, epochs=100,
+            input=ImageInput(size=sprites.IMAGE_SIZE, fit=image_input.fit_in_place, binary=True),
+            value_labels={"shape": sprites.SHAPE_NAMES},
+            content_classifier=sprites.shape_preservation,
+            paper_figures={"traversal": "9", "surface": "12"},
+            benchmark={"slider": True},
             paper_medians={"interpretability": (0.85, 0.45), "mig": (0.69, 0.33), "sap": (0.85, 0.40), "scc": (0.89, 0.615), "modularity": (0.96, 0.91), "reconstruction_accuracy": (0.9985, 0.997)},
         ),
         DatasetSpec(
+            **IMAGE,
             key="mnist",
             display_name="Morpho-MNIST",
-            domain="image",
             load_split=mnist.load_split,
             attribute_names=mnist.ATTRIBUTE_NAMES,
             regularized_dims=(0, 1, 2, 3, 4, 5),
             model_class=models.MnistVAE,
             model_kwargs={"latent_dim": 16},
             measure=measure_morphometrics,
-            beta=4.0, gamma=10.0, delta=1.0, batch_size=128, epochs=100,
+            input=ImageInput(size=28, fit=image_input.fit_centred),
+            content_classifier=digit_content_preservation,
+            paper_figures={"traversal": "10", "surface": "12"},
+            load_labels=mnist.load_labels,
+            label_name="digit",
+            benchmark={"slider": True, "surface": ("thickness", 7), "morphometrics": True},
             paper_medians={"interpretability": (0.85, 0.41), "mig": (0.135, 0.03), "sap": (0.545, 0.28), "scc": (0.96, 0.625), "modularity": (0.84, 0.85), "reconstruction_accuracy": (0.970, 0.942),
                            "content_preservation_reconstructions": (0.927, 0.83), "content_preservation_traversals": (0.80, 0.50)},
         ),
         DatasetSpec(
+            **MUSIC,
             key="bach",
             display_name="Bach Chorales",
-            domain="music",
             load_split=bach.load_split,
-            attribute_names=bach.ATTRIBUTE_NAMES,
-            regularized_dims=(0, 1, 2, 3),
-            model_class=models.MeasureVAE,
-            model_kwargs={"latent_dim": 32, "vocab_size": bach.VOCAB_SIZE},
-            measure=measure_music_attributes,
-            beta=0.001, gamma=1.0, delta=10.0, batch_size=256, epochs=100,
+            load_pieces=bach.load_pieces,
+            epochs=100,
+            benchmark={"traversal": True},
             paper_medians={"interpretability": (0.96, 0.08), "mig": (0.165, 0.03), "sap": (0.32, 0.07), "scc": (0.975, 0.345), "modularity": (0.69, 0.71), "reconstruction_accuracy": (0.962, 0.991)},
         ),
         DatasetSpec(
+            **MUSIC,
             key="folk",
             display_name="Folk Music",
-            domain="music",
             load_split=folk.load_split,
-            attribute_names=folk.ATTRIBUTE_NAMES,
-            regularized_dims=(0, 1, 2, 3),
-            model_class=models.MeasureVAE,
-            model_kwargs={"latent_dim": 32, "vocab_size": folk.VOCAB_SIZE},
-            measure=measure_music_attributes,
-            beta=0.001, gamma=1.0, delta=10.0, batch_size=256, epochs=30,
+            load_pieces=folk.load_pieces,
+            epochs=30,
+            benchmark={"traversal": True, "surface": ("note_density", 10)},
             paper_medians={"interpretability": (0.96, 0.22), "mig": (0.48, 0.025), "sap": (0.525, 0.10), "scc": (0.99, 0.44), "modularity": (0.87, 0.87), "reconstruction_accuracy": (0.995, 0.9975)},
         ),
     )
 }
+
+
+def register(spec: DatasetSpec) -> DatasetSpec:
+    """Add a dataset at run time (a notebook, a test, a plug-in): everything that iterates
+    :data:`DATASETS` picks it up. Refuses a key that is taken."""
+    if spec.key in DATASETS:
+        raise ValueError(f"a dataset {spec.key!r} is already registered")
+    if spec.domain not in ("image", "music") or spec.input is None:
+        raise ValueError(f"dataset {spec.key!r}: domain must be 'image' or 'music' and input must be set")
+    DATASETS[spec.key] = spec
+    return spec
 
 
 def get(key: str) -> DatasetSpec:

@@ -4,15 +4,15 @@ the datasets themselves (no download, no corpus parsing at run time).
     python -m arvae.samples --dataset all [--data-dir DIR] [--num-samples 300] [--output-dir checkpoints]
 
 writes ``<output-dir>/<dataset>/samples.npz``: ``num_samples`` items drawn (seeded) from the
-dataset's **test** split -- never a training item -- with their attributes, MNIST digit labels
-and, for music, the piece each measure comes from. :func:`load_samples` reads it back.
+dataset's **test** split -- never a training item -- with their attributes and, where the registry
+says how to get them, class labels (MNIST digits) and the piece each item comes from (music).
+:func:`load_samples` reads it back.
 """
 from __future__ import annotations
 
 import argparse
 import functools
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +41,7 @@ class Samples:
     """The held-out sample of one dataset.
 
     ``inputs``: uint8 images ``(N, H, W)`` in 0-255, or int64 tokens ``(N, 24)``;
-    ``attributes``: float32 ``(N, L)`` (NaN where undefined); ``labels``: MNIST digits or None;
+    ``attributes``: float32 ``(N, L)`` (NaN where undefined); ``labels``: class labels (MNIST digits) or None;
     ``indices``: the items' positions in the test split; ``pieces``: piece of each measure (music).
     """
 
@@ -72,59 +72,14 @@ class Samples:
             return torch.from_numpy(np.ascontiguousarray(data[:, None]))
         return torch.from_numpy(np.ascontiguousarray(data, dtype=np.int64))
 
-    def describe(self, i: int) -> str:
-        """A short label of item ``i`` for menus."""
+    def describe(self, i: int, label_name: str = "label") -> str:
+        """A short label of item ``i`` for menus ("#3 · digit 7", "#5 · airdsAirs/12#4")."""
         parts = [f"#{i}"]
         if self.labels is not None:
-            parts.append(f"digit {int(self.labels[i])}")
+            parts.append(f"{label_name} {int(self.labels[i])}")
         if self.pieces is not None:
             parts.append(self.pieces[i])
         return " · ".join(parts)
-
-
-def _to_uint8_images(inputs: np.ndarray) -> np.ndarray:
-    arr = np.asarray(inputs)
-    if arr.ndim == 4:
-        arr = arr[:, 0]
-    if np.issubdtype(arr.dtype, np.floating):
-        return (np.clip(arr, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    return np.clip(arr, 0, 255).astype(np.uint8)
-
-
-def _labels_for(spec, data, data_dir, max_items):
-    if getattr(data, "labels", None) is not None:
-        return data.labels.numpy().astype(np.int64)
-    module = sys.modules.get(spec.load_split.__module__)
-    loader = getattr(module, "load_labels", None)
-    if loader is None:
-        return None
-    labels = np.asarray(loader(SPLIT, data_dir=data_dir, max_items=max_items), dtype=np.int64)
-    return labels if len(labels) == len(data) else None
-
-
-def _pieces_for(spec, data, data_dir, max_items):
-    """Piece name of every test measure, when the data module exposes its parsed corpus."""
-    module = sys.modules.get(spec.load_split.__module__)
-    corpus_fn = getattr(module, "corpus", None)
-    if corpus_fn is None:
-        return None
-    try:
-        import inspect
-
-        params = inspect.signature(corpus_fn).parameters
-        corpus = corpus_fn(data_dir, max_items) if "data_dir" in params else corpus_fn(max_items)
-        index = corpus.split_indices()[SPLIT]
-        if len(index) != len(data) or not np.array_equal(corpus.tokens[index], data.inputs.numpy()):
-            return None
-        return [corpus.piece_names[i] for i in corpus.piece_ids[index]]
-    except Exception:  # names are a nicety; never fail the export for them
-        return None
-
-
-def _short_piece_name(name: str) -> str:
-    name = str(name).replace("\\", "/")
-    stem = name.rsplit("/", 2)
-    return "/".join(stem[-2:]) if len(stem) > 1 else name
 
 
 def export(key: str, output_dir=None, data_dir=None, num_samples: int = DEFAULT_NUM_SAMPLES, seed: int = 0,
@@ -151,18 +106,15 @@ def export(key: str, output_dir=None, data_dir=None, num_samples: int = DEFAULT_
         "attributes": data.attributes.numpy()[chosen].astype(np.float32),
         "indices": chosen.astype(np.int64),
         "seed": np.array(seed),
+        # uint8 images (N, H, W) as the data modules hold them, or tokens, which fit in int8
+        "inputs": inputs[:, 0] if inputs.ndim == 4 else inputs.astype(np.int8),
     }
-    if spec.domain == "image":
-        arrays["inputs"] = _to_uint8_images(inputs)
-    else:
-        arrays["inputs"] = np.asarray(inputs, dtype=np.int8)
-    labels = _labels_for(spec, data, data_dir, max_items)
-    if labels is not None:
-        arrays["labels"] = labels[chosen]
-    if spec.domain == "music":
-        pieces = _pieces_for(spec, data, data_dir, max_items)
-        if pieces is not None:
-            arrays["pieces"] = np.array([_short_piece_name(pieces[i]) for i in chosen], dtype=str)
+    if spec.load_labels is not None:
+        arrays["labels"] = np.asarray(spec.load_labels(SPLIT, data_dir=data_dir, max_items=max_items), np.int64)[chosen]
+    if spec.load_pieces is not None:
+        pieces = spec.load_pieces(SPLIT, data_dir=data_dir, max_items=max_items)
+        if len(pieces) == len(data):  # names are a nicety: left out when they do not line up
+            arrays["pieces"] = np.array([pieces[i] for i in chosen], dtype=str)
     path = samples_path(key, output_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     save_npz_atomic(path, **arrays)

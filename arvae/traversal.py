@@ -121,15 +121,22 @@ def _accepts_attributes(measure) -> bool:
         return False
 
 
-def traverse_and_measure(model, measure, z: torch.Tensor, dims, steps: int = 9, span: float = SPAN):
-    """For each attribute l: decode ``z`` with ``dims[l]`` swept over ``steps`` values and measure it.
+def traverse(model, measure, z: torch.Tensor, dims, steps: int = 9, span: float = SPAN):
+    """For each attribute l: decode ``z`` ``(N, D)`` with ``dims[l]`` swept over ``steps`` values and
+    measure what was decoded (Figs. 9-11). All traversals are decoded in one batch.
 
-    Returns ``(values (steps,), measured (L, N, steps))`` where ``measured[l]`` is attribute l of
-    the decoded traversal of dim ``dims[l]``. All traversals are decoded in one batch.
+    Returns ``(values (steps,), decoded (L, N, steps, ...), measured (L, N, steps))`` where
+    ``measured[l]`` is attribute l of the decoded traversal of dim ``dims[l]``.
     """
     values = traversal_values(steps, span)
     latents = torch.stack([traversal_latents(z, dim, values) for dim in dims])   # (L, N, steps, D)
     decoded = decode(model, latents.reshape(-1, z.shape[1]))
     attributes = measure(decoded).reshape(len(dims), len(z), steps, -1)
     measured = np.stack([attributes[l, :, :, l] for l in range(len(dims))])
+    return values, decoded.reshape(len(dims), len(z), steps, *decoded.shape[1:]), measured
+
+
+def traverse_and_measure(model, measure, z: torch.Tensor, dims, steps: int = 9, span: float = SPAN):
+    """:func:`traverse` without the decoded data: ``(values (steps,), measured (L, N, steps))``."""
+    values, _, measured = traverse(model, measure, z, dims, steps, span)
     return values, measured

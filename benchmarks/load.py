@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import socket
 import subprocess
 import sys
@@ -37,7 +36,13 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-LATENT = {"sprites": 10, "mnist": 16, "bach": 32, "folk": 32}
+sys.path.insert(0, str(ROOT))  # run as a script from anywhere: the project's packages
+
+from arvae import registry  # noqa: E402
+from benchmarks.bench import keys_for  # noqa: E402
+from benchmarks.machine import cpu_name  # noqa: E402
+
+SLIDER_KEYS, TRAVERSE_KEYS, SURFACE_KEYS = keys_for("slider"), keys_for("traversal"), keys_for("surface")
 SLIDER, TRAVERSE, SURFACE = "slider", "music traversal", "surface"
 MIX = ((SLIDER, 0.5), (TRAVERSE, 0.25), (SURFACE, 0.25))
 HEAVY = (TRAVERSE, SURFACE)
@@ -103,7 +108,17 @@ def launch_app(checkpoints: Path | None, log_path: Path, timeout: float = 180.0)
 # ------------------------------------------------------------------------------------ requests
 
 def z_text(rng, key: str) -> str:
-    return json.dumps([round(float(v), 3) for v in rng.normal(0.0, 1.5, LATENT[key])])
+    return json.dumps([round(float(v), 3) for v in rng.normal(0.0, 1.5, registry.get(key).latent_dim)])
+
+
+def pick(rng, keys: list[str]) -> str:
+    return keys[min(int(rng.random() * len(keys)), len(keys) - 1)]
+
+
+def surface_args(key: str) -> tuple[str, int]:
+    """The registry's benchmark attribute, and the last dim as the other one: never an attribute's
+    dim for AR-VAE (0..L-1); for the beta-VAE the app says when it is."""
+    return registry.get(key).benchmark["surface"][0], registry.get(key).latent_dim - 1
 
 
 def check_png(path) -> None:
@@ -121,21 +136,21 @@ def do_request(client, action: str, rng) -> str:
     """One request of ``action``; returns the endpoint used. Raises on an error or a malformed answer."""
     model = "arvae" if rng.random() < 0.75 else "beta-vae"
     if action == SLIDER:
-        key = "mnist" if rng.random() < 0.5 else "sprites"
+        key = pick(rng, SLIDER_KEYS)
         image, table = client.predict(model, z_text(rng, key), api_name=f"/{key}_decode")
         check_png(image)
         if "measured" not in table:
             raise AssertionError("no attribute table")
         return f"/{key}_decode"
     if action == TRAVERSE:
-        key = "folk" if rng.random() < 0.5 else "bach"
+        key = pick(rng, TRAVERSE_KEYS)
         figure, *rest = client.predict(model, z_text(rng, key), 9, api_name=f"/{key}_traverse")
         wavs = rest[:4]
         if figure.get("type") != "plotly" or len(wavs) != 4 or any(Path(w).stat().st_size < 1000 for w in wavs):
             raise AssertionError("traversal answer without its plot or four WAVs")
         return f"/{key}_traverse"
-    key, attribute = ("mnist", "thickness") if rng.random() < 0.5 else ("folk", "note_density")
-    other = LATENT[key] - 1  # never an attribute's dim (AR-VAE: 0..L-1; beta-VAE: checked by the app)
+    key = pick(rng, SURFACE_KEYS)
+    attribute, other = surface_args(key)
     try:
         check_plot(client.predict(model, z_text(rng, key), attribute, other, 16, api_name=f"/{key}_surface"))
     except Exception as error:
@@ -157,14 +172,14 @@ def warm_up(url: str, clients: int) -> None:
     client = Client(url, verbose=False)
     rng = np.random.default_rng(12345)
     for _ in range(2):
-        for key in ("mnist", "sprites"):
-            for model in ("arvae", "beta-vae"):
+        for key in SLIDER_KEYS:
+            for model in registry.MODEL_KINDS:
                 client.predict(model, z_text(rng, key), api_name=f"/{key}_decode")
-        for key in ("folk", "bach"):
-            for model in ("arvae", "beta-vae"):
+        for key in TRAVERSE_KEYS:
+            for model in registry.MODEL_KINDS:
                 client.predict(model, z_text(rng, key), 9, api_name=f"/{key}_traverse")
-        client.predict("arvae", z_text(rng, "mnist"), "thickness", 15, 16, api_name="/mnist_surface")
-        client.predict("arvae", z_text(rng, "folk"), "note_density", 31, 16, api_name="/folk_surface")
+        for key in SURFACE_KEYS:
+            client.predict("arvae", z_text(rng, key), *surface_args(key), 16, api_name=f"/{key}_surface")
     run_load(url, clients, 2, seed=999)  # worker threads and their memory in the steady state
 
 
@@ -274,16 +289,8 @@ def verdict(report: dict) -> list[str]:
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return f"{cpu}, {os.cpu_count()} CPUs, load average {load:.1f} at the start"
+    return f"{cpu_name()}, {os.cpu_count()} CPUs, load average {load:.1f} at the start"
 
 
 def main(argv=None) -> int:

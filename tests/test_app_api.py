@@ -141,7 +141,7 @@ def test_image_endpoints(client, key, tmp_path):
 
 @pytest.mark.parametrize("key", MUSIC_KEYS)
 def test_music_endpoints(client, key, tmp_path):
-    from arvae.music import io as music_io
+    from arvae.music import export
 
     dim = latent_dim(key)
     tokens_text = client.predict(0, api_name=f"/{key}_example")
@@ -192,7 +192,7 @@ def test_music_endpoints(client, key, tmp_path):
     client.predict(json.dumps(prior_tokens), "beta-vae", api_name=f"/{key}_encode")
 
     # upload: a MIDI file of two held-out measures, and an ABC tune
-    midi_path = music_io.write_midi(np.array([tokens, tokens]), tmp_path / "two.mid")
+    midi_path = export.write_midi(np.array([tokens, tokens]), tmp_path / "two.mid")
     messages, measures, choice = client.predict(handle_file(str(midi_path)), api_name=f"/{key}_import")
     assert "Read 2 measures" in messages and np.array(json.loads(measures)).shape == (2, 24)
     assert choice["value"] == 0 and len(choice["choices"]) == 2  # the measure menu

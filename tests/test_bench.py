@@ -1,5 +1,5 @@
-"""``python -m arvae.bench``: its output format and that it finds the app's handlers it times.
-No speed is asserted here (figures depend on the machine); the benchmark reports them."""
+"""``python benchmarks/bench.py``: its output format, and that what it times is the app's explorer
+core and views. No speed is asserted here (figures depend on the machine); the benchmark reports them."""
 import json
 import os
 import subprocess
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from arvae import bench
+from benchmarks import bench
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,7 +35,7 @@ def test_results_compare_with_targets_and_format_a_table():
 
 def test_command_prints_machine_table_and_one_json_object_per_figure(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-m", "arvae.bench", "--quick", "--only", "attributes",
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--quick", "--only", "attributes",
                            "--json", str(tmp_path / "out.json")], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -52,25 +52,28 @@ def test_command_prints_machine_table_and_one_json_object_per_figure(tmp_path):
     assert saved["figures"] == figures and saved["machine"]["cpu"] == machine["cpu"]
 
 
-def test_the_handlers_it_times_are_the_apps():
-    """The slider, traversal and surface figures time the app's own event handlers; if the app is
-    rewired, the benchmark must still find them."""
+def test_it_times_the_apps_explorer_core_and_views_on_the_registrys_datasets():
+    """The slider, traversal and surface figures run what the app's handlers run; every dataset the
+    registry marks for a figure has what that figure needs."""
     pytest.importorskip("gradio")
     import torch
 
+    from arvae import registry
+
     threads = torch.get_num_threads()
     try:
-        app, demo = bench.load_app(bench.ROOT / "checkpoints")
+        explorers = bench.load_explorers(bench.ROOT / "checkpoints")
     finally:
-        torch.set_num_threads(threads)  # importing the app sets torch's threads for its requests
-    for key in ("sprites", "mnist"):
-        assert callable(bench.handler(demo, name="edit", input_id=f"{key}-z"))
-        assert callable(bench.handler(demo, api_name=f"{key}_surface"))
-    for key in ("bach", "folk"):
-        assert callable(bench.handler(demo, api_name=f"{key}_traverse"))
-        assert callable(bench.handler(demo, api_name=f"{key}_surface"))
-    with pytest.raises(LookupError):
-        bench.handler(demo, api_name="no_such_endpoint")
-    ctx = demo.contexts["mnist"]
-    codes = bench.fresh_codes(ctx, "arvae", 3)
-    assert len({c.tobytes() for c in codes}) == 3  # new codes: the app's caches never answer
+        torch.set_num_threads(threads)  # the benchmark sets torch's threads as the app does
+    assert bench.keys_for("slider") and bench.keys_for("traversal") and bench.keys_for("surface")
+    for key in bench.keys_for("surface"):
+        attribute, other = registry.get(key).benchmark["surface"]
+        assert attribute in registry.get(key).attribute_names and 0 <= other < registry.get(key).latent_dim
+    for key in bench.keys_for("traversal"):
+        tab, view = bench.tab_of(explorers[key])
+        assert callable(view.show_traversal) and tab.key == key
+    codes = bench.fresh_codes(explorers["mnist"], "arvae", 3)
+    assert len({c.tobytes() for c in codes}) == 3  # new codes: the explorer's caches never answer
+    results = bench.Results()
+    bench.bench_slider(results, explorers, bench.keys_for("slider")[0], 2)
+    assert [f["stat"] for f in results.figures] == ["p50", "p95"] and results.figures[0]["value"] > 0

@@ -121,7 +121,7 @@ def test_folk_rnn_file(tmp_path):
 
 def test_broken_piece_is_counted_not_fatal():
     pieces = [music.Piece("good", lambda: _tiny_score()), music.Piece("bad", lambda: 1 / 0)]
-    from arvae.music.io import measures_from_stream
+    from arvae.music.extract import measures_from_stream
 
     corpus = music.parse_pieces("t", "test", pieces, measures_from_stream)
     assert corpus.stats["pieces_failed"] == 1 and corpus.piece_names == ["good"]
@@ -129,7 +129,7 @@ def test_broken_piece_is_counted_not_fatal():
 
 
 def _tiny_score():
-    from arvae.music.io import tokens_to_stream
+    from arvae.music.export import tokens_to_stream
 
     m = np.zeros((2, 24), dtype=np.int64)
     m[:, 0] = [10, 12]

@@ -5,7 +5,7 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from arvae.music import io as mio
+from arvae.music import abc, export, extract, file_import
 from arvae.music import tokens as T
 
 FIXTURES = Path(__file__).parent / "fixtures" / "music"
@@ -42,28 +42,28 @@ def melody():
 
 
 def test_stream_round_trip(melody):
-    score = mio.tokens_to_stream(melody)
+    score = export.tokens_to_stream(melody)
     part = score.parts[0]
     assert len(part.getElementsByClass("Measure")) == len(melody)
     assert part.getElementsByClass("Measure")[0].timeSignature.ratioString == "4/4"
-    extracted = mio.measures_from_stream(score)
+    extracted = extract.measures_from_stream(score)
     assert not extracted.skipped
-    assert np.array_equal(mio.grid_to_tokens(extracted.grid), melody)
+    assert np.array_equal(extract.grid_to_tokens(extracted.grid), melody)
 
 
 def test_leading_continuation_is_a_rest():
     m = tok((6, "C5"))  # tick 0 is a continuation
-    score = mio.tokens_to_stream(m)
+    score = export.tokens_to_stream(m)
     first = score.parts[0].getElementsByClass("Measure")[0].notesAndRests[0]
     assert first.isRest and first.quarterLength == 1
-    assert np.array_equal(mio.grid_to_tokens(mio.measures_from_stream(score).grid)[0], tok((0, "rest"), (6, "C5")))
+    assert np.array_equal(extract.grid_to_tokens(extract.measures_from_stream(score).grid)[0], tok((0, "rest"), (6, "C5")))
 
 
 @pytest.mark.parametrize("tempo", [120, 87.5])
 def test_midi_round_trip(melody, tmp_path, tempo):
-    path = mio.write_midi(melody, tmp_path / "m.mid", tempo=tempo, program=40)
-    assert path.read_bytes() == mio.midi_bytes(melody, tempo=tempo, program=40)
-    result = mio.import_file(path)
+    path = export.write_midi(melody, tmp_path / "m.mid", tempo=tempo, program=40)
+    assert path.read_bytes() == export.midi_bytes(melody, tempo=tempo, program=40)
+    result = file_import.import_file(path)
     assert np.array_equal(result.tokens, melody)
     assert result.tokens.dtype == np.int64
     pm = pretty_midi.PrettyMIDI(str(path))
@@ -74,7 +74,7 @@ def test_midi_round_trip(melody, tmp_path, tempo):
 
 def test_pretty_midi_timing():
     m = np.stack([tok((0, "C4"), (2, "D4"), (9, "rest"), (12, "E4")), tok((6, "F4"))])
-    notes = mio.tokens_to_pretty_midi(m, tempo=60).instruments[0].notes  # 1 s per quarter
+    notes = export.tokens_to_pretty_midi(m, tempo=60).instruments[0].notes  # 1 s per quarter
     got = [(n.pitch, round(n.start, 6), round(n.end, 6)) for n in notes]
     # C4 tick 0 -> 1/3; D4 1/3 -> 1.5 (tick 9 = beat 1 + 1/2); E4 beat 2 -> bar end; a leading
     # continuation in bar 2 is a rest, F4 from beat 1 of bar 2 to its end
@@ -82,14 +82,14 @@ def test_pretty_midi_timing():
 
 
 def test_musicxml_round_trip(melody, tmp_path):
-    path = mio.write_musicxml(melody, tmp_path / "m.musicxml")
+    path = export.write_musicxml(melody, tmp_path / "m.musicxml")
     assert "<score-partwise" in path.read_text()
-    result = mio.import_file(path)
+    result = file_import.import_file(path)
     assert np.array_equal(result.tokens, melody)
 
 
 def test_import_abc_fixture():
-    result = mio.import_file(FIXTURES / "tune.abc")
+    result = file_import.import_file(FIXTURES / "tune.abc")
     expected = np.stack([
         tok((0, "rest"), (21, "D4")),  # pick-up bar, padded with a rest in front
         tok((0, "G4"), (6, "B4"), (12, "D5"), (18, "B4")),
@@ -102,7 +102,7 @@ def test_import_abc_fixture():
 
 
 def test_import_polyphonic_midi_takes_top_line_and_skips_3_4():
-    result = mio.import_file(FIXTURES / "poly.mid")
+    result = file_import.import_file(FIXTURES / "poly.mid")
     expected = np.stack([
         tok((0, "C5"), (6, "D5"), (12, "E5"), (18, "F5")),  # over the E4+G4 chord and the bass
         tok((0, "G5"), (12, "rest")),  # bass and drums do not fill the silence
@@ -114,7 +114,7 @@ def test_import_polyphonic_midi_takes_top_line_and_skips_3_4():
 
 
 def test_import_musicxml_fixture():
-    result = mio.import_file(FIXTURES / "chorale.musicxml")
+    result = file_import.import_file(FIXTURES / "chorale.musicxml")
     expected = np.stack([
         tok((0, "C5"), (6, "D5"), (12, "E5")),
         tok((0, "E5"), (6, "D5"), (9, "C5"), (12, "B4")),  # tied E5 re-articulated at the bar line
@@ -137,27 +137,27 @@ def _write_pm(path, pitches, *, drums=False, numerator=4):
 
 def test_out_of_range_is_transposed_by_octaves(tmp_path):
     high = _write_pm(tmp_path / "high.mid", [96, 98, 100, 101, 103, 101, 100, 98])  # C7..: two octaves up
-    result = mio.import_file(high)
+    result = file_import.import_file(high)
     assert np.array_equal(T.token_to_midi(result.tokens[result.tokens >= 2]), [72, 74, 76, 77, 79, 77, 76, 74])
     assert any("Transposed down 2 octaves" in m for m in result.messages)
     wide = _write_pm(tmp_path / "wide.mid", [36, 100, 60, 62])  # spans more than the range
-    result = mio.import_file(wide)
+    result = file_import.import_file(wide)
     midi = T.token_to_midi(result.tokens[result.tokens >= 2])
     assert midi.min() >= T.PITCH_LOW and midi.max() <= T.PITCH_HIGH
     assert any("by octaves" in m for m in result.messages)
 
 
 def test_fit_pitch_range_drops_unfittable_bars():
-    grid = np.full((2, 24), mio.GRID_CONTINUATION, dtype=np.int16)
+    grid = np.full((2, 24), extract.GRID_CONTINUATION, dtype=np.int16)
     grid[0, 0], grid[0, 6] = 40, 100  # 60 semitones: cannot fit
     grid[1, 0], grid[1, 6] = 60, 64
-    fit = mio.fit_pitch_range(grid, drop_unfittable=True)
+    fit = extract.fit_pitch_range(grid, drop_unfittable=True)
     assert fit.bars_dropped == 1 and list(fit.kept) == [False, True] and len(fit.grid) == 1
 
 
 def test_3_4_only_file_is_refused(tmp_path):
-    with pytest.raises(mio.MusicImportError, match="4/4"):
-        mio.import_file(_write_pm(tmp_path / "waltz.mid", [60, 62, 64] * 4, numerator=3))
+    with pytest.raises(file_import.MusicImportError, match="4/4"):
+        file_import.import_file(_write_pm(tmp_path / "waltz.mid", [60, 62, 64] * 4, numerator=3))
 
 
 @pytest.mark.parametrize("name,content,match", [
@@ -171,25 +171,25 @@ def test_3_4_only_file_is_refused(tmp_path):
 def test_bad_files_raise_import_error(tmp_path, name, content, match):
     path = tmp_path / name
     path.write_bytes(content)
-    with pytest.raises(mio.MusicImportError, match=match) as info:
-        mio.import_file(path)
+    with pytest.raises(file_import.MusicImportError, match=match) as info:
+        file_import.import_file(path)
     assert isinstance(info.value, ValueError)
 
 
 def test_drum_only_and_missing_files(tmp_path):
-    with pytest.raises(mio.MusicImportError, match="drum"):
-        mio.import_file(_write_pm(tmp_path / "drums.mid", [36, 38, 42, 36], drums=True))
-    with pytest.raises(mio.MusicImportError, match="not found"):
-        mio.import_file(tmp_path / "missing.mid")
+    with pytest.raises(file_import.MusicImportError, match="drum"):
+        file_import.import_file(_write_pm(tmp_path / "drums.mid", [36, 38, 42, 36], drums=True))
+    with pytest.raises(file_import.MusicImportError, match="not found"):
+        file_import.import_file(tmp_path / "missing.mid")
 
 
 def test_split_abc_tunes_and_meters():
     text = "% comment\nL:1/8\n\nM:4/4\nK:G\nGABc d2B2|\n\n\nX:7\nT:Jig\nM:6/8\nK:D\n[M:C|]DEF GAB|\n"
-    tunes = mio.split_abc_tunes(text)
+    tunes = abc.split_abc_tunes(text)
     assert len(tunes) == 2
     assert tunes[0].startswith("X:1\nL:1/8")  # folk-rnn style tune: X: added, file header kept
-    assert mio.abc_meters(tunes[0]) == {"4/4"}
-    assert mio.abc_meters(tunes[1]) == {"6/8", "2/2"}
-    score = mio.parse_abc(tunes[0])
-    assert np.array_equal(mio.grid_to_tokens(mio.measures_from_stream(score).grid),
+    assert abc.abc_meters(tunes[0]) == {"4/4"}
+    assert abc.abc_meters(tunes[1]) == {"6/8", "2/2"}
+    score = abc.parse_abc(tunes[0])
+    assert np.array_equal(extract.grid_to_tokens(extract.measures_from_stream(score).grid),
                           tok((0, "G4"), (3, "A4"), (6, "B4"), (9, "C5"), (12, "D5"), (18, "B4"))[None])

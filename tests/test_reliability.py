@@ -29,8 +29,8 @@ import pytest
 from PIL import Image
 from safetensors.torch import load_file
 
-from arvae import checkpoint, hub, registry, render
-from arvae.music import io as music_io
+from arvae import checkpoint, hub, image_input, registry, uploads
+from arvae.music import export, file_import
 from arvae.music import tokens as T
 
 pytest.importorskip("gradio_client")
@@ -144,8 +144,8 @@ def assert_a_vertical_stroke(out: np.ndarray, size: int):
 @pytest.mark.parametrize("name", sorted(IMAGE_FILES))
 def test_every_image_format_and_mode_converts_sensibly(tmp_path, name):
     path = write_image(tmp_path, name)
-    assert_a_vertical_stroke(render.prepare_image(path, 28, "mnist"), 28)
-    sprite = render.prepare_image(path, 64, "sprites")
+    assert_a_vertical_stroke(image_input.prepare_image(path, 28, image_input.fit_centred), 28)
+    sprite = image_input.prepare_image(path, 64, image_input.fit_in_place, binary=True)
     assert set(np.unique(sprite)) <= {0.0, 1.0}
     assert_a_vertical_stroke(sprite, 64)
 
@@ -166,20 +166,20 @@ def png_bomb(path: Path, width: int, height: int, bit_depth: int = 1) -> Path:
 def test_oversized_images_are_refused_with_the_limits_stated(tmp_path):
     bomb = png_bomb(tmp_path / "bomb.png", 20_000, 20_000)  # 400 megapixels in ~50 kB
     assert bomb.stat().st_size < 200_000
-    with pytest.raises(render.ImageInputError, match="decompression bomb") as caught:
-        render.prepare_image(bomb, 28)
+    with pytest.raises(image_input.ImageInputError, match="decompression bomb") as caught:
+        image_input.prepare_image(bomb, 28, image_input.fit_centred)
     assert all(re.search(limit, str(caught.value)) for limit in LIMITS)
     big = png_bomb(tmp_path / "big.png", 8000, 8000, 8)  # 64 megapixels: over the app's own limit
-    with pytest.raises(render.ImageInputError, match=r"8000 x 8000 pixels.*40 megapixels and 20 MB"):
-        render.prepare_image(big, 28)
+    with pytest.raises(image_input.ImageInputError, match=r"8000 x 8000 pixels.*40 megapixels and 20 MB"):
+        image_input.prepare_image(big, 28, image_input.fit_centred)
     heavy = tmp_path / "heavy.bmp"
-    heavy.write_bytes(b"BM" + b"\0" * (render.MAX_IMAGE_BYTES + 1))
-    with pytest.raises(render.ImageInputError, match=r"too large \(20\.0 MB; the limits are 40 megapixels and 20 MB"):
-        render.prepare_image(heavy, 28)
+    heavy.write_bytes(b"BM" + b"\0" * (uploads.MAX_IMAGE_BYTES + 1))
+    with pytest.raises(image_input.ImageInputError, match=r"too large \(20\.0 MB; the limits are 40 megapixels and 20 MB"):
+        image_input.prepare_image(heavy, 28, image_input.fit_centred)
     one = tmp_path / "one.png"
     Image.fromarray(np.zeros((1, 1), np.uint8)).save(one)
-    with pytest.raises(render.ImageInputError, match=r"only 1 x 1 pixels.*too small"):
-        render.prepare_image(one, 64, "sprites")
+    with pytest.raises(image_input.ImageInputError, match=r"only 1 x 1 pixels.*too small"):
+        image_input.prepare_image(one, 64, image_input.fit_in_place, binary=True)
 
 
 def test_image_uploads_of_every_kind_through_the_app(client, tmp_path):
@@ -211,7 +211,7 @@ def test_bad_images_through_the_app_get_clear_messages(client, tmp_path):
 
 def test_upload_limit_is_set_in_gradio(app_server):
     config = json.loads(_get(app_server.url + "config"))
-    assert config["max_file_size"] == 20 * 1024 * 1024 == render.MAX_IMAGE_BYTES
+    assert config["max_file_size"] == 20 * 1024 * 1024 == uploads.MAX_IMAGE_BYTES
 
 
 # ======================================================================================= music
@@ -239,29 +239,29 @@ def write_mxl(path: Path, xml: str, padding: int = 0) -> Path:
 def test_music_files_beyond_the_limits_are_refused(tmp_path):
     big = tmp_path / "huge.abc"
     big.write_text("X:1\nM:4/4\nL:1/8\nK:G\n" + "GABc dedB|" * 250_000)
-    with pytest.raises(music_io.MusicImportError, match=r"too large .* limited to 2 MB"):
-        music_io.import_file(big)
-    xml = music_io.musicxml_string(np.array([[T.midi_to_token(60)] + [0] * 23]))
-    small = music_io.import_file(write_mxl(tmp_path / "ok.mxl", xml))
+    with pytest.raises(file_import.MusicImportError, match=r"too large .* limited to 2 MB"):
+        file_import.import_file(big)
+    xml = export.musicxml_string(np.array([[T.midi_to_token(60)] + [0] * 23]))
+    small = file_import.import_file(write_mxl(tmp_path / "ok.mxl", xml))
     assert len(small.tokens) == 1
     bomb = write_mxl(tmp_path / "bomb.mxl", xml, padding=40 * 2**20)  # 40 MB of spaces in ~40 kB
     assert bomb.stat().st_size < 2**20
-    with pytest.raises(music_io.MusicImportError, match=r"unpacks to 40 MB; the limit is 16 MB"):
-        music_io.import_file(bomb)
+    with pytest.raises(file_import.MusicImportError, match=r"unpacks to 40 MB; the limit is 16 MB"):
+        file_import.import_file(bomb)
     fake = tmp_path / "fake.mxl"
     fake.write_bytes(b"PK\x03\x04 but not really a zip")
-    with pytest.raises(music_io.MusicImportError, match="not a readable compressed MusicXML"):
-        music_io.import_file(fake)
+    with pytest.raises(file_import.MusicImportError, match="not a readable compressed MusicXML"):
+        file_import.import_file(fake)
 
 
 def test_abc_syntax_errors_and_drum_tracks_are_explained(tmp_path):
     broken = tmp_path / "broken.abc"
     broken.write_text("X:1\nT:Broken\nM:4/4\nL:1/8\nK:G\n[[[[ GAB| zzz ^^^^^ |\n")
-    with pytest.raises(music_io.MusicImportError, match=r"'broken.abc' could not be read as ABC: a syntax error"):
-        music_io.import_file(broken)
+    with pytest.raises(file_import.MusicImportError, match=r"'broken.abc' could not be read as ABC: a syntax error"):
+        file_import.import_file(broken)
     drums = write_midi(tmp_path / "drums.mid", [36, 38, 42, 36], drums=True)
-    with pytest.raises(music_io.MusicImportError, match="no pitched notes.*drum"):
-        music_io.import_file(drums)
+    with pytest.raises(file_import.MusicImportError, match="no pitched notes.*drum"):
+        file_import.import_file(drums)
 
 
 def test_music_uploads_through_the_app_say_what_was_done(client, tmp_path):
@@ -434,10 +434,10 @@ def train_env(tmp_path_factory):
 
 def test_training_killed_while_saving_leaves_only_complete_files_and_resumes(tmp_path, train_env):
     env = train_env
-    out = tmp_path / "out"
-    model_dir = out / "sprites" / "arvae"
+    out, runs = tmp_path / "out", tmp_path / "runs"
+    model_dir = runs / "sprites" / "arvae"  # the run folder, where periodic checkpoints are written
     common = [sys.executable, str(ROOT / "train.py"), "--dataset", "sprites", "--model", "arvae", "--device", "cpu",
-              "--max-items", "256", "--batch-size", "16", "--output-dir", str(out)]
+              "--max-items", "256", "--batch-size", "16", "--output-dir", str(out), "--run-dir", str(runs)]
     # a checkpoint after every step, so that SIGKILL lands in the middle of writing one
     process = subprocess.Popen([*common, "--max-steps", "100000", "--checkpoint-every", "1"], cwd=ROOT, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
@@ -466,8 +466,9 @@ def test_training_killed_while_saving_leaves_only_complete_files_and_resumes(tmp
         else:
             assert load_file(path), path
     hub.check_model_dir(model_dir)
-    model, metadata = checkpoint.load_trained(registry.get("sprites"), "arvae", out)
+    model, metadata = checkpoint.load_trained(registry.get("sprites"), "arvae", runs)
     assert metadata["steps"] >= 1 and not metadata["complete"]
+    assert not (out / "sprites").exists()  # nothing unfinished was published
     saved = checkpoint.read_training_state(model_dir)
     assert saved["step"] >= 1
 
@@ -478,6 +479,7 @@ def test_training_killed_while_saving_leaves_only_complete_files_and_resumes(tmp
     metadata = checkpoint.read_metadata(model_dir)
     assert metadata["steps"] == saved["step"] + 3 and metadata["complete"]
     assert not [p for p in model_dir.iterdir() if checkpoint.is_temporary(p)]  # the partial files are gone
+    assert checkpoint.read_metadata(out / "sprites" / "arvae") == metadata  # the finished run was published
 
 
 def test_checkpoint_files_are_replaced_atomically_and_synced(tmp_path, monkeypatch):

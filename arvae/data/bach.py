@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from arvae.data import music
 from arvae.music import attributes, tokens
-from arvae.music.io import measures_from_stream
+from arvae.music.extract import measures_from_stream
 
 ATTRIBUTE_NAMES = attributes.ATTRIBUTE_NAMES
 VOCAB_SIZE = tokens.VOCAB_SIZE
@@ -34,3 +34,8 @@ def corpus(max_items: int | None = None) -> music.MusicCorpus:
 def load_split(split: str, data_dir=None, max_items: int | None = None):
     """``data_dir`` is unused (the chorales ship with music21); ``max_items`` caps the chorales parsed."""
     return music.make_split(corpus(max_items), split)
+
+
+def load_pieces(split: str, data_dir=None, max_items: int | None = None) -> list[str]:
+    """The chorale of every measure of ``split`` (for the held-out sample's menu)."""
+    return music.piece_names(corpus(max_items), split)

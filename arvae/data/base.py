@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from arvae.checkpoint import _replace_atomically as replace_atomically
+
 SPLITS = ("train", "val", "test")
 
 
@@ -77,9 +79,12 @@ def split_groups(group_ids, fractions=(0.8, 0.1, 0.1), seed: int = 0) -> dict[st
 
 
 def save_npz_atomic(path: Path, **arrays) -> None:
-    """Write an ``.npz`` cache file so that a killed process never leaves half a file."""
+    """Write an ``.npz`` file with the checkpoints' atomic replace (temporary, fsync, rename): a
+    killed process never leaves half a file."""
     path = Path(path)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    with open(tmp, "wb") as handle:
-        np.savez_compressed(handle, **arrays)
-    os.replace(tmp, path)
+
+    def write(tmp):
+        with open(tmp, "wb") as handle:
+            np.savez_compressed(handle, **arrays)
+
+    replace_atomically(path.parent, path.name, write)

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from arvae.data import music
 from arvae.music import attributes, tokens
-from arvae.music.io import ACCEPTED_METERS, abc_meters, measures_from_stream, parse_abc, split_abc_tunes
+from arvae.music.abc import abc_meters, parse_abc, split_abc_tunes
+from arvae.music.extract import ACCEPTED_METERS, measures_from_stream
 
 ATTRIBUTE_NAMES = attributes.ATTRIBUTE_NAMES
 VOCAB_SIZE = tokens.VOCAB_SIZE
@@ -64,3 +65,8 @@ def corpus(data_dir=None, max_items: int | None = None) -> music.MusicCorpus:
 def load_split(split: str, data_dir=None, max_items: int | None = None):
     """``max_items`` caps the tunes parsed (after leaving out tunes in other meters)."""
     return music.make_split(corpus(data_dir, max_items), split)
+
+
+def load_pieces(split: str, data_dir=None, max_items: int | None = None) -> list[str]:
+    """The tune of every measure of ``split`` (for the held-out sample's menu)."""
+    return music.piece_names(corpus(data_dir, max_items), split)

@@ -1,6 +1,6 @@
 """The corpus pipeline shared by the two music datasets (:mod:`arvae.data.bach`, :mod:`arvae.data.folk`).
 
-pieces (music21 scores) -> monophonic line -> 24-tick measures (:func:`arvae.music.io.measures_from_stream`:
+pieces (music21 scores) -> monophonic line -> 24-tick measures (:func:`arvae.music.extract.measures_from_stream`:
 4/4 bars on the tick grid, no empty bars) -> pitches moved into MIDI 55..84 by octaves (bars that
 cannot be are dropped) -> cached as ``.npz`` with the piece of every measure -> split by piece
 (:func:`arvae.data.base.split_groups`, 0.8/0.1/0.1, seed 0) -> train split augmented with every
@@ -21,7 +21,7 @@ import torch
 
 from arvae.data.base import AttributeDataset, cache_dir, check_split, save_npz_atomic, split_groups
 from arvae.music import attributes
-from arvae.music.io import ExtractedMeasures, fit_pitch_range, grid_to_tokens
+from arvae.music.extract import ExtractedMeasures, fit_pitch_range, grid_to_tokens
 from arvae.music.tokens import FIRST_PITCH_TOKEN, MEASURE_TICKS, PITCH_HIGH, PITCH_LOW, token_to_midi
 
 CACHE_VERSION = 2
@@ -228,6 +228,13 @@ def make_split(corpus: MusicCorpus, split: str, *, augment: bool = True) -> Attr
         attribute_names=attributes.ATTRIBUTE_NAMES,
         source=source,
     )
+
+
+def piece_names(corpus: MusicCorpus, split: str) -> list[str]:
+    """The piece of every measure of ``split`` (as :func:`make_split` orders them, before any
+    augmentation), shortened to its last two path parts: what the held-out sample shows in menus."""
+    index = corpus.split_indices()[check_split(split)]
+    return ["/".join(str(corpus.piece_names[i]).replace("\\", "/").rsplit("/", 2)[-2:]) for i in corpus.piece_ids[index]]
 
 
 def _failed_note(corpus: MusicCorpus) -> str:

@@ -1,16 +1,18 @@
 """Benchmark of the interactive paths and of training: one run, every figure with its target.
 
-    python -m arvae.bench            # full run (a few minutes on 2 cores)
-    python -m arvae.bench --quick    # fewer repetitions and items (well under 2 minutes)
-    python -m arvae.bench --mnist-dir /path/to/mnist --json results.json
+    python benchmarks/bench.py            # full run (a few minutes on 2 cores)
+    python benchmarks/bench.py --quick    # fewer repetitions and items (well under 2 minutes)
+    python benchmarks/bench.py --mnist-dir /path/to/mnist --json results.json
 
 It prints the machine, a table (figure, value, target, pass) and then one JSON object per figure,
 ``{"name": ..., "value": ..., "unit": ..., "target": ..., "pass": ...}`` (plus ``dataset`` /
-``stat`` / ``detail`` where useful). Interactive figures time the functions the app runs, in
-process: the Gradio handlers of the app built by ``app.build_demo`` (found by their ``api_name``,
-or, for the slider, the handler wired to the tab's sliders), its models from the app's model store,
-its caches bypassed by using a new latent code for every repetition. The app's start and memory
-are measured on ``python app.py`` in a subprocess.
+``stat`` / ``detail`` where useful). Interactive figures time, in process, what the app's handlers
+run, through public functions only: :func:`arvae.explorer.explorers` (the app's explorer core and
+model store) and the functions that draw its answers (:mod:`arvae.images`, :mod:`arvae.figures`,
+:mod:`arvae.music`; the music traversal handler itself is the tab's music view), its caches bypassed
+by using a new latent code for every repetition. Which datasets each figure runs on is the
+registry's ``benchmark`` field. The app's start and memory are measured on ``python app.py`` in a
+subprocess.
 
 Figures (targets for a 2-core CPU machine, from the issue):
 
@@ -50,6 +52,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script from anywhere: the project's packages
+
+from benchmarks.machine import cpu_name  # noqa: E402
 
 TARGETS = {  # name -> (comparison, target)
     "slider_latency_ms": ("<=", 30.0),
@@ -161,14 +166,7 @@ def table(results: Results) -> str:
 def machine() -> dict:
     import torch
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name()
     info = {"cpu": cpu, "logical_cores": os.cpu_count(), "torch": torch.__version__,
             "torch_threads_interactive": int(os.environ.get("ARVAE_TORCH_THREADS", "1")),
             "python": platform.python_version(), "platform": platform.platform(terse=True)}
@@ -210,28 +208,22 @@ class CpuClock:
         return round((time.process_time() - self.start) / max(count, 1) * scale, 3)
 
 
-def load_app(root: Path):
-    """The app module and its demo, built as ``python app.py`` builds it."""
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import app  # noqa: E402  (sets torch's threads as the app does: $ARVAE_TORCH_THREADS, default 1)
+def load_explorers(root: Path) -> dict:
+    """The app's explorer core for every dataset (one model store), with torch's threads as the
+    app sets them ($ARVAE_TORCH_THREADS, default 1)."""
+    import torch
 
-    return app, app.build_demo(root)
+    from arvae.explorer import explorers
+
+    torch.set_num_threads(max(1, int(os.environ.get("ARVAE_TORCH_THREADS", "1"))))
+    return explorers(root)
 
 
-def handler(demo, api_name: str | None = None, name: str | None = None, input_id: str | None = None):
-    """The Python function behind an event of ``demo``: by ``api_name``, or by function name and
-    the ``elem_id`` of one of its inputs (for private events such as the slider's)."""
-    fns = demo.fns.values() if isinstance(demo.fns, dict) else demo.fns
-    for block_fn in fns:
-        if api_name is not None and getattr(block_fn, "api_name", None) == api_name:
-            return block_fn.fn
-        if name is not None and getattr(block_fn.fn, "__name__", None) == name and any(
-                getattr(c, "elem_id", None) == input_id for c in block_fn.inputs):
-            return block_fn.fn
-    raise LookupError(f"no event handler {api_name or name!r} in the app")
+def keys_for(figure: str) -> list[str]:
+    """The datasets the registry marks for ``figure`` (its ``benchmark`` field)."""
+    from arvae import registry
+
+    return [key for key, spec in registry.DATASETS.items() if spec.benchmark.get(figure)]
 
 
 def fresh_codes(ctx, kind: str, count: int, seed: int = 0) -> list[np.ndarray]:
@@ -239,7 +231,7 @@ def fresh_codes(ctx, kind: str, count: int, seed: int = 0) -> list[np.ndarray]:
     app's per-code caches never answer."""
     rng = np.random.default_rng(seed)
     codes = []
-    n = len(ctx.samples) if ctx._samples is not None else 0
+    n = len(ctx.samples) if ctx.has_samples else 0
     for i in range(count):
         if n:
             z = ctx.encode(kind, ctx.samples.inputs[(7 * i + seed) % n]).copy()
@@ -252,24 +244,35 @@ def fresh_codes(ctx, kind: str, count: int, seed: int = 0) -> list[np.ndarray]:
 
 # ------------------------------------------------------------------------------------ figures
 
-def bench_slider(results: Results, app, demo, key: str, calls: int):
-    """One slider change: the tab's slider handler (compose the code, decode, measure the image
-    for the attribute table) and the PNG encoding Gradio applies to the returned image."""
-    from arvae import render
+def tab_of(ctx):
+    """The tab's view of dataset ``ctx`` (what its handlers call to show an answer)."""
+    from arvae.ui import VIEWS
+    from arvae.ui.tab import Tab
 
-    ctx = demo.contexts[key]
-    edit = handler(demo, name="edit", input_id=f"{key}-z")
+    view = VIEWS[ctx.spec.domain](ctx)
+    return Tab(ctx, view), view
+
+
+def bench_slider(results: Results, explorers: dict, key: str, calls: int):
+    """One slider change, as the tab's slider handler runs it: compose the code, decode, measure the
+    image for the attribute table (the view's ``show_decoded``); and the PNG Gradio sends."""
+    from arvae.explorer import format_z
+    from arvae.images import png_bytes
+
+    ctx = explorers[key]
+    tab, view = tab_of(ctx)
     kind = "arvae"
     z0 = fresh_codes(ctx, kind, 1, seed=11)[0]
     dims = ctx.slider_dims(kind)
-    z_text = app.format_z(z0)
+    z_text = format_z(z0)
     values = np.round(np.linspace(-3.0, 3.0, calls + 3), 2)  # a drag of the first attribute's slider
 
     def change(value):
         attribute_values = [float(z0[d]) if d is not None else None for d in dims]
         attribute_values[0] = float(value)
-        out = edit(kind, z_text, *attribute_values, *[float(v) for v in z0])
-        return render.png_bytes(out[1])
+        code = ctx.compose(kind, z_text, attribute_values, [float(v) for v in z0])
+        image, _ = view.show_decoded(tab, kind, code, ctx.decode(kind, code))
+        return png_bytes(image)
 
     for value in values[:3]:  # warm-up: model load, oneDNN primitives
         change(value)
@@ -279,44 +282,57 @@ def bench_slider(results: Results, app, demo, key: str, calls: int):
     results.add("slider_latency_ms", percentile(latencies, 95), "ms", key, "p95", has_target=False)
 
 
-def bench_music_traversal(results: Results, app, demo, key: str, reps: int):
+def bench_music_traversal(results: Results, explorers: dict, key: str, reps: int):
     """4 attributes x 9 steps decoded and measured, the piano-roll figure (Fig. 11) and the audio
-    of the four traversals -- as the app's traversal handler computes them; then the handler itself
-    (which also engraves the notation and writes the MIDI/MusicXML downloads)."""
-    from arvae import render
+    of the four traversals; then all the tab's traversal handler shows (the view's
+    ``show_traversal``: also the notation and the MIDI/MusicXML downloads)."""
+    from arvae.music.audio import synthesize
+    from arvae.music.pianoroll import music_traversal_figure
 
-    ctx = demo.contexts[key]
-    kind, steps, tempo = "arvae", 9, 120
-    spec = ctx.spec
-    full = handler(demo, api_name=f"{key}_traverse")
+    ctx = explorers[key]
+    tab, view = tab_of(ctx)
+    kind, steps = "arvae", 9
+    names = ctx.spec.attribute_names
 
     def core(z):
-        values, decoded, measured, dims = ctx.traverse(kind, z, steps)
-        render.music_traversal_figure(decoded, values, measured, spec.attribute_names, dims)
-        return [render.synthesize(decoded[l], tempo=tempo) for l in range(len(spec.attribute_names))]
+        tr = ctx.traverse(kind, z, steps)
+        music_traversal_figure(tr.decoded, tr.values, tr.measured, names, tr.dims)
+        return [synthesize(tr.decoded[l], tempo=ctx.spec.input.tempo) for l in range(len(names))]
+
+    def full(z):
+        return view.show_traversal(tab, kind, ctx.traverse(kind, z, steps))
 
     codes = fresh_codes(ctx, kind, 2 * reps + 2, seed=3)
     core(codes[0])
-    full(kind, app.format_z(codes[1]), steps)
+    full(codes[1])
     clock = CpuClock()
     times = [timed(core, z)[0] * 1000 for z in codes[2:2 + reps]]
     results.add("music_traversal_ms", percentile(times, 50), "ms", key, "p50",
                 detail={"repetitions": reps, "min_ms": round(min(times), 1), "cpu_ms_each": clock.per(reps)})
-    times = [timed(full, kind, app.format_z(z), steps)[0] * 1000 for z in codes[2 + reps:]]
+    times = [timed(full, z)[0] * 1000 for z in codes[2 + reps:]]
     results.add("music_traversal_handler_ms", percentile(times, 50), "ms", key, "p50", has_target=False,
                 detail="with notation SVG and MIDI/MusicXML files")
 
 
-def bench_surface(results: Results, app, demo, key: str, reps: int, attribute: str, other_dim: int):
-    ctx = demo.contexts[key]
-    surface = handler(demo, api_name=f"{key}_surface")
-    kind = "arvae"
-    codes = fresh_codes(ctx, kind, reps + 1, seed=5)
-    surface(kind, app.format_z(codes[0]), attribute, other_dim, 8)  # warm-up at a small resolution
-    clock = CpuClock()
-    times = [timed(surface, kind, app.format_z(z), attribute, other_dim, 32)[0] * 1000 for z in codes[1:]]
+def bench_surface(results: Results, explorers: dict, key: str, reps: int):
+    """A 32 x 32 attribute surface and its figure, as the surface handler computes them; the
+    attribute and the other dim are the registry's ``benchmark["surface"]``."""
     from arvae import traversal
+    from arvae.figures import surface_figure
 
+    ctx = explorers[key]
+    attribute, other_dim = ctx.spec.benchmark["surface"]
+    kind = "arvae"
+
+    def surface(z, resolution):
+        values, dim_x, dim_y = ctx.surface(kind, z, attribute, other_dim, resolution)
+        return surface_figure(values, traversal.traversal_values(resolution), attribute, dim_x, dim_y,
+                              current=(z[dim_x], z[dim_y]))
+
+    codes = fresh_codes(ctx, kind, reps + 1, seed=5)
+    surface(codes[0], 8)  # warm-up at a small resolution
+    clock = CpuClock()
+    times = [timed(surface, z, 32)[0] * 1000 for z in codes[1:]]
     results.add("surface_ms", percentile(times, 50), "ms", key, "32x32",
                 detail={"repetitions": reps, "min_ms": round(min(times), 1), "cpu_ms_each": clock.per(reps),
                         "attribute": attribute,
@@ -356,14 +372,14 @@ def pearson_per_attribute(fast: np.ndarray, exact: np.ndarray) -> dict:
     return out
 
 
-def bench_morphometrics(results: Results, demo, mnist_dir: str | None, n_decoded: int, n_real: int, reps: int):
+def bench_morphometrics(results: Results, explorers: dict, key: str, mnist_dir: str | None, n_decoded: int, n_real: int, reps: int):
     """The registry's measure of decoded digits (``morphometrics.measure_decoded``: the fast path,
     as the app and the evaluation call it) and its agreement with the reference (scale 4)."""
     import torch
 
     from arvae import morphometrics, traversal
 
-    ctx = demo.contexts["mnist"]
+    ctx = explorers[key]
     model = ctx.model("arvae")
     rng = np.random.default_rng(0)
     held_out = traversal.encode(model, ctx.samples.model_inputs()).numpy()
@@ -401,7 +417,7 @@ def bench_music_attributes(results: Results, n: int, reps: int):
 
     rng = np.random.default_rng(0)
     parts = []
-    for key in ("bach", "folk"):
+    for key in keys_for("traversal"):
         try:
             parts.append(samples_mod.load_samples(key).inputs.astype(np.int64))
         except Exception:
@@ -434,12 +450,11 @@ def bench_training(results: Results, steps: int, devices):
                 model = spec.model_class(**spec.model_kwargs).to(device).train()
                 optimizer = torch.optim.Adam(model.parameters(), lr=spec.lr)
                 batch = spec.batch_size
-                if spec.domain == "image":
-                    size = 64 if spec.key == "sprites" else 28
-                    inputs = (torch.rand(batch, 1, size, size, generator=generator) > 0.7).to(torch.uint8) * 255
-                else:
-                    vocab = spec.model_kwargs.get("vocab_size", 32)
-                    inputs = torch.randint(0, vocab, (batch, 24), generator=generator)
+                shape = (batch, *spec.input.shape)
+                if "vocab_size" in spec.model_kwargs:  # tokens
+                    inputs = torch.randint(0, spec.model_kwargs["vocab_size"], shape, generator=generator)
+                else:  # binary-ish images, uint8 as the data modules hold them
+                    inputs = (torch.rand(shape, generator=generator) > 0.7).to(torch.uint8) * 255
                 attributes = torch.rand(batch, len(spec.attribute_names), generator=generator)
                 inputs, attributes = inputs.to(device), attributes.to(device)
 
@@ -531,8 +546,10 @@ def bench_app_process(results: Results, root: Path, timeout: float = 180.0):
 
                 client = Client(url, verbose=False)
                 loaded = []
-                for key in ("sprites", "mnist", "bach", "folk"):
-                    for kind in ("arvae", "beta-vae"):
+                from arvae import registry
+
+                for key in registry.DATASETS:
+                    for kind in registry.MODEL_KINDS:
                         client.predict(kind, 0, api_name=f"/{key}_prior")
                         loaded.append(f"{key}/{kind}")
                 from gradio_client import handle_file
@@ -591,24 +608,23 @@ def main(argv=None) -> int:
         except Exception as error:  # noqa: BLE001  a figure that cannot be measured is reported, not fatal
             results.failed(name, error, dataset)
 
-    app = demo = None
+    explorers = None
     if parts & {"slider", "music", "surface", "morphometrics"}:
-        seconds, (app, demo) = timed(load_app, root)
-        print(f"(app module imported and demo built in process in {seconds:.1f} s)", flush=True)
+        seconds, explorers = timed(load_explorers, root)
+        print(f"(explorer core built in process in {seconds:.1f} s)", flush=True)
     if "slider" in parts:
-        for key in ("sprites", "mnist"):
-            run("slider_latency_ms", bench_slider, results, app, demo, key, 30 if quick else 100, dataset=key)
+        for key in keys_for("slider"):
+            run("slider_latency_ms", bench_slider, results, explorers, key, 30 if quick else 100, dataset=key)
     if "music" in parts:
-        for key in ("folk", "bach"):
-            run("music_traversal_ms", bench_music_traversal, results, app, demo, key, 3 if quick else 7, dataset=key)
+        for key in keys_for("traversal"):
+            run("music_traversal_ms", bench_music_traversal, results, explorers, key, 3 if quick else 7, dataset=key)
     if "surface" in parts:
-        run("surface_ms", bench_surface, results, app, demo, "mnist", 1 if quick else 3, "thickness", 7,
-            dataset="mnist")
-        run("surface_ms", bench_surface, results, app, demo, "folk", 2 if quick else 5, "note_density", 10,
-            dataset="folk")
+        for key in keys_for("surface"):
+            run("surface_ms", bench_surface, results, explorers, key, 1 if quick else 3, dataset=key)
     if "morphometrics" in parts:
-        run("morphometrics_per_s", bench_morphometrics, results, demo, args.mnist_dir,
-            512 if quick else 1024, 300 if quick else 1000, 1 if quick else 3)
+        for key in keys_for("morphometrics"):
+            run("morphometrics_per_s", bench_morphometrics, results, explorers, key, args.mnist_dir,
+                512 if quick else 1024, 300 if quick else 1000, 1 if quick else 3)
     if "attributes" in parts:
         run("music_attributes_per_s", bench_music_attributes, results, 100_000, 3 if quick else 7)
     if "train" in parts:

@@ -1,4 +1,4 @@
-"""arvae.render: images, figures, audio and notation, without Gradio or models."""
+"""Images, figures, image uploads, audio and notation (arvae.images, arvae.figures, arvae.image_input, arvae.music.*), without Gradio or models."""
 import io
 import json
 
@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from arvae import render
+from arvae import figures, image_input, images
+from arvae.music import audio, notation, pianoroll
 from arvae.music.tokens import CONTINUATION, REST, midi_to_token
-
 C4, E4, G4, C5 = (midi_to_token(p) for p in (60, 64, 67, 72))
 
 
@@ -29,9 +29,9 @@ def png(tmp_path, array, name="x.png", mode=None):
 
 def test_image_to_pil_and_png_round_trip():
     image = np.linspace(0, 1, 28 * 28, dtype=np.float32).reshape(28, 28)
-    pil = render.image_to_pil(image, scale=3)
+    pil = images.image_to_pil(image, scale=3)
     assert pil.size == (84, 84) and pil.mode == "L"
-    back = np.asarray(Image.open(io.BytesIO(render.png_bytes(image))))
+    back = np.asarray(Image.open(io.BytesIO(images.png_bytes(image))))
     assert back.shape == (28, 28) and back[0, 0] == 0 and back[-1, -1] == 255
 
 
@@ -39,7 +39,7 @@ def test_prepare_mnist_from_a_large_dark_on_light_colour_photo(tmp_path):
     canvas = np.full((300, 200, 3), 235, dtype=np.uint8)  # light background, RGB, not square
     canvas[60:240, 90:115] = (20, 30, 40)  # a dark vertical stroke: a "1"
     path = png(tmp_path, canvas, "one.jpg")
-    out = render.prepare_image(path, 28, "mnist")
+    out = image_input.prepare_image(path, 28, image_input.fit_centred)
     assert out.shape == (28, 28) and out.dtype == np.float32
     assert out[0].max() == 0 and out[:, 0].max() == 0  # background is black (inverted)
     rows = np.flatnonzero(out.max(axis=1) > 0.5)
@@ -51,7 +51,7 @@ def test_prepare_mnist_from_a_large_dark_on_light_colour_photo(tmp_path):
 def test_prepare_sprites_keeps_position_binarizes_and_takes_transparency(tmp_path):
     rgba = np.zeros((128, 128, 4), dtype=np.uint8)  # black square on a transparent background
     rgba[20:40, 80:100] = (0, 0, 0, 255)
-    out = render.prepare_image(png(tmp_path, rgba, "square.png", "RGBA"), 64, "sprites")
+    out = image_input.prepare_image(png(tmp_path, rgba, "square.png", "RGBA"), 64, image_input.fit_in_place, binary=True)
     assert out.shape == (64, 64) and set(np.unique(out)) <= {0.0, 1.0}
     ys, xs = np.nonzero(out)
     assert ys.mean() < 20 and xs.mean() > 40  # still top right
@@ -61,7 +61,7 @@ def test_prepare_sprites_keeps_position_binarizes_and_takes_transparency(tmp_pat
 def test_prepare_is_exact_for_model_ready_images():
     digit = np.zeros((28, 28), dtype=np.uint8)
     digit[6:22, 12:16] = 255
-    out = render.prepare_image(digit, 28, "mnist")
+    out = image_input.prepare_image(digit, 28, image_input.fit_centred)
     assert out.shape == (28, 28) and np.abs(out - digit / 255.0).max() < 1e-6
 
 
@@ -73,18 +73,18 @@ def test_prepare_is_exact_for_model_ready_images():
 def test_bad_images_raise_clear_errors(tmp_path, content, message):
     path = tmp_path / "upload.png"
     path.write_bytes(content)
-    with pytest.raises(render.ImageInputError, match=message):
-        render.prepare_image(path, 28, "mnist")
+    with pytest.raises(image_input.ImageInputError, match=message):
+        image_input.prepare_image(path, 28, image_input.fit_centred)
 
 
 def test_blank_image_is_refused(tmp_path):
-    with pytest.raises(render.ImageInputError, match="empty"):
-        render.prepare_image(png(tmp_path, np.full((50, 50), 255, np.uint8)), 64, "sprites")
+    with pytest.raises(image_input.ImageInputError, match="empty"):
+        image_input.prepare_image(png(tmp_path, np.full((50, 50), 255, np.uint8)), 64, image_input.fit_in_place, binary=True)
 
 
 def test_traversal_grid_size_and_labels():
-    images = np.random.default_rng(0).random((5, 9, 64, 64))
-    grid = render.traversal_grid(images, row_labels=[f"a{i}" for i in range(5)],
+    stack = np.random.default_rng(0).random((5, 9, 64, 64))
+    grid = images.traversal_grid(stack, row_labels=[f"a{i}" for i in range(5)],
                                  column_labels=[str(v) for v in range(9)], scale=1, gap=2, title="t")
     assert grid.height == 30 + 20 + 5 * 64 + 6 * 2
     assert grid.width > 9 * 64 + 10 * 2  # plus the row-label column
@@ -96,7 +96,7 @@ def test_attribute_lines_figure_one_trace_per_attribute_with_axes():
     values = np.linspace(-4, 4, 9)
     measured = np.random.default_rng(0).random((3, 9))
     measured[1, 4] = np.nan
-    fig = render.attribute_lines_figure(values, measured, ["area", "length", "thickness"], [0, 1, 2])
+    fig = figures.attribute_lines_figure(values, measured, ["area", "length", "thickness"], [0, 1, 2])
     assert len(fig.data) == 3 and all(len(t.x) == 9 for t in fig.data)
     assert fig.layout.xaxis.title.text == "z[0]" and fig.layout.xaxis3.title.text == "z[2]"
     assert fig.layout.yaxis.title.text == "measured"
@@ -105,7 +105,7 @@ def test_attribute_lines_figure_one_trace_per_attribute_with_axes():
 
 def test_attribute_lines_figure_overlays_models():
     values = np.linspace(-4, 4, 5)
-    fig = render.attribute_lines_figure(values, {"AR-VAE": np.zeros((2, 5)), "β-VAE": np.ones((2, 5))},
+    fig = figures.attribute_lines_figure(values, {"AR-VAE": np.zeros((2, 5)), "β-VAE": np.ones((2, 5))},
                                         ["a", "b"], {"AR-VAE": [0, 1], "β-VAE": [3, 3]})
     assert len(fig.data) == 4 and {t.line.dash for t in fig.data} == {"solid", "dash"}
 
@@ -113,7 +113,7 @@ def test_attribute_lines_figure_overlays_models():
 def test_surface_figure_heatmap_with_hover():
     grid = np.linspace(-4, 4, 8)
     surface = np.arange(64, dtype=float).reshape(8, 8)
-    fig = render.surface_figure(surface, grid, "note_density", 2, 7, current=(0.5, -1.0))
+    fig = figures.surface_figure(surface, grid, "note_density", 2, 7, current=(0.5, -1.0))
     heatmap = fig.data[0]
     assert heatmap.type == "heatmap" and np.asarray(heatmap.z).shape == (8, 8)
     assert "z[2]" in heatmap.hovertemplate and "z[7]" in heatmap.hovertemplate and "%{z" in heatmap.hovertemplate
@@ -122,7 +122,7 @@ def test_surface_figure_heatmap_with_hover():
 
 
 def test_piano_roll_has_a_bar_per_note_with_note_names_and_grid():
-    fig = render.piano_roll_figure(arpeggio(2))
+    fig = pianoroll.piano_roll_figure(arpeggio(2))
     bars = fig.data[0]
     assert bars.type == "bar" and bars.orientation == "h"
     assert list(bars.y) == [60, 64, 67, 72] * 2
@@ -135,13 +135,13 @@ def test_piano_roll_has_a_bar_per_note_with_note_names_and_grid():
 
 
 def test_piano_roll_of_a_silent_measure_still_has_its_trace():
-    fig = render.piano_roll_figure(np.array([REST] + [CONTINUATION] * 23))
+    fig = pianoroll.piano_roll_figure(np.array([REST] + [CONTINUATION] * 23))
     assert fig.data[0].type == "bar" and len(fig.data[0].x) == 0
 
 
 def test_music_traversal_figure_rows_of_rolls_and_measured_attributes():
     tokens = np.stack([arpeggio(5)] * 4)  # (L=4, S=5, 24)
-    fig = render.music_traversal_figure(tokens, np.linspace(-4, 4, 5), np.random.default_rng(0).random((4, 5)),
+    fig = pianoroll.music_traversal_figure(tokens, np.linspace(-4, 4, 5), np.random.default_rng(0).random((4, 5)),
                                         ["rhythmic_complexity", "pitch_range", "note_density", "contour"], [0, 1, 2, 3])
     assert [t.type for t in fig.data] == ["bar", "scatter"] * 4
     assert all(len(t.x) == 20 for t in fig.data[::2]) and all(len(t.x) == 5 for t in fig.data[1::2])
@@ -151,42 +151,42 @@ def test_music_traversal_figure_rows_of_rolls_and_measured_attributes():
 # ------------------------------------------------------------------------------------------ audio
 
 def test_synthesize_with_fluidsynth_is_non_silent_and_of_the_right_length():
-    if render.find_soundfont() is None or not render.fluidsynth_available():
+    if audio.find_soundfont() is None or not audio.fluidsynth_available():
         pytest.skip("FluidSynth or a soundfont is not installed (tests/run.sh installs them)")
-    (rate, samples), note = render.synthesize(arpeggio(2), tempo=120, sample_rate=22050)
+    (rate, samples), note = audio.synthesize(arpeggio(2), tempo=120, sample_rate=22050)
     assert note == "" and rate == 22050 and samples.dtype == np.int16
-    assert len(samples) == round((2 * 2.0 + render.RELEASE_S) * 22050)
+    assert len(samples) == round((2 * 2.0 + audio.RELEASE_S) * 22050)
     assert np.abs(samples).max() > 10_000
     # sound where the notes are, near silence well after the release
     assert np.abs(samples[: 22050 // 2]).max() > 1000
 
 
 def test_synthesize_falls_back_to_sine_waves_with_a_note(monkeypatch):
-    monkeypatch.setattr(render, "fluidsynth_available", lambda: False)
-    (rate, samples), note = render.synthesize(arpeggio(3), tempo=60, sample_rate=16000)
+    monkeypatch.setattr(audio, "fluidsynth_available", lambda: False)
+    (rate, samples), note = audio.synthesize(arpeggio(3), tempo=60, sample_rate=16000)
     assert "FluidSynth" in note and "sine" in note
-    assert len(samples) == round((3 * 4.0 + render.RELEASE_S) * 16000)
+    assert len(samples) == round((3 * 4.0 + audio.RELEASE_S) * 16000)
     assert np.abs(samples).max() > 10_000
 
 
 def test_synthesize_falls_back_when_the_soundfont_is_missing(monkeypatch, tmp_path):
     monkeypatch.setenv("ARVAE_SOUNDFONT", str(tmp_path / "missing.sf2"))
-    assert render.find_soundfont() is None
-    (_, samples), note = render.synthesize(arpeggio(1))
+    assert audio.find_soundfont() is None
+    (_, samples), note = audio.synthesize(arpeggio(1))
     assert note and np.abs(samples).max() > 0
 
 
 def test_synthesize_silence_and_bad_tempo():
-    (_, samples), _ = render.synthesize(np.array([REST] + [CONTINUATION] * 23))
+    (_, samples), _ = audio.synthesize(np.array([REST] + [CONTINUATION] * 23))
     assert not samples.any()
     with pytest.raises(ValueError):
-        render.synthesize(arpeggio(1), tempo=0)
+        audio.synthesize(arpeggio(1), tempo=0)
 
 
 # --------------------------------------------------------------------------------------- notation
 
 def test_notation_svg_contains_the_notes():
-    svg = render.notation_svg(arpeggio(2))
+    svg = notation.notation_svg(arpeggio(2))
     assert svg.lstrip().startswith("<svg") or "<svg" in svg[:200]
     assert svg.count('class="note"') == 8
     assert svg.count('class="rest"') >= 2

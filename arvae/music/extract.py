@@ -1,4 +1,4 @@
-"""Conversion between token measures and music files.
+"""Notes and bars of a piece -> 24-tick measures: the one bar conversion of the project.
 
 Writing: :func:`tokens_to_stream` (music21, for notation and MusicXML), :func:`tokens_to_pretty_midi`,
 :func:`write_midi` and :func:`midi_bytes` (pretty_midi only -- no music21 on that hot path) and
@@ -21,55 +21,20 @@ any note are skipped.
 """
 from __future__ import annotations
 
-import functools
-import io
 import math
-import re
-import warnings
 from collections import Counter
-from dataclasses import dataclass, field
-from fractions import Fraction
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 
-from arvae.music.tokens import (
-    CONTINUATION,
-    FIRST_PITCH_TOKEN,
-    MEASURE_TICKS,
-    MEASURE_TWELFTHS,
-    PITCH_HIGH,
-    PITCH_LOW,
-    REST,
-    TICK_POSITIONS_TWELFTHS,
-    TICKS_PER_BEAT,
-    as_measures,
-    midi_name,
-    positions_to_ticks,
-)
+from arvae.music.tokens import CONTINUATION, FIRST_PITCH_TOKEN, MEASURE_TICKS, PITCH_HIGH, PITCH_LOW, REST, \
+    TICK_POSITIONS_TWELFTHS, TICKS_PER_BEAT, positions_to_ticks
 
 ACCEPTED_METERS = ("4/4", "2/2")  # both are bars of 4 quarter notes; 2/2 (cut time) is common in folk reels
 BAR_QUARTERS = 4.0
 GRID_CONTINUATION = -1  # codes of the pitch grid (MIDI pitches elsewhere), see ExtractedMeasures
 GRID_REST = -2
-MIDI_EXTENSIONS = (".mid", ".midi")
-MUSICXML_EXTENSIONS = (".xml", ".musicxml", ".mxl")
-ABC_EXTENSIONS = (".abc",)
-SUPPORTED_EXTENSIONS = MIDI_EXTENSIONS + MUSICXML_EXTENSIONS + ABC_EXTENSIONS
-MAX_MUSIC_BYTES = 2 * 1024 * 1024  # larger files are refused: parsing them would hold a worker for minutes
-MAX_MXL_UNPACKED_BYTES = 16 * 1024 * 1024  # compressed MusicXML: refuse zip bombs before unpacking
 _EPS = 1e-4
-
-
-class MusicImportError(ValueError):
-    """A file could not be turned into measures; the message says why, in plain words."""
-
-
-@dataclass
-class ImportResult:
-    tokens: np.ndarray  # int64 (M, 24)
-    messages: list[str]
-    bar_numbers: list = field(default_factory=list)  # the source bar of each measure
 
 
 @dataclass
@@ -89,108 +54,6 @@ class ExtractedMeasures:
     pitched_notes: int
     unpitched_notes: int
     parts_used: int = 1
-
-
-# ----------------------------------------------------------------------------------------- writing
-
-def _segments(measure: np.ndarray):
-    """(start tick, end tick, token) of every note/rest of one measure; a leading continuation is a rest."""
-    starts = [0] + [t for t in range(1, MEASURE_TICKS) if measure[t] != CONTINUATION]
-    ends = starts[1:] + [MEASURE_TICKS]
-    return [(s, e, int(measure[s]) if measure[s] != CONTINUATION else REST) for s, e in zip(starts, ends)]
-
-
-def tokens_to_stream(tokens, tempo: float | None = None):
-    """Measures ``(M, 24)`` -> a music21 ``Score`` with one part of M bars in 4/4."""
-    from music21 import meter, note, pitch, stream, tempo as m21tempo
-
-    arr = as_measures(tokens)
-    score = stream.Score()
-    part = stream.Part()
-    part.partName = "Melody"
-    for i, measure in enumerate(arr):
-        bar = stream.Measure(number=i + 1)
-        if i == 0:
-            bar.timeSignature = meter.TimeSignature("4/4")
-            if tempo:
-                bar.insert(0, m21tempo.MetronomeMark(number=float(tempo)))
-        for s, e, token in _segments(measure):
-            ql = Fraction(int(TICK_POSITIONS_TWELFTHS[e] - TICK_POSITIONS_TWELFTHS[s]), 12)
-            if token >= FIRST_PITCH_TOKEN:
-                element = note.Note(pitch.Pitch(midi=token - FIRST_PITCH_TOKEN + PITCH_LOW), quarterLength=ql)
-            else:
-                element = note.Rest(quarterLength=ql)
-            bar.append(element)
-        part.append(bar)
-    score.insert(0, part)
-    return score
-
-
-def tokens_to_pretty_midi(tokens, tempo: float = 120.0, program: int = 0, velocity: int = 90):
-    """Measures ``(M, 24)`` -> ``pretty_midi.PrettyMIDI`` (one instrument, 4/4, constant tempo)."""
-    import pretty_midi
-
-    arr = as_measures(tokens)
-    flat = arr.reshape(-1)
-    n = flat.size
-    index = np.arange(n)
-    # twelfths of a quarter note from the start, for every tick and for the very end
-    position = np.append((index // MEASURE_TICKS) * MEASURE_TWELFTHS + TICK_POSITIONS_TWELFTHS[index % MEASURE_TICKS],
-                         (n // MEASURE_TICKS) * MEASURE_TWELFTHS)
-    boundary = np.flatnonzero((flat != CONTINUATION) | (index % MEASURE_TICKS == 0))
-    ends = np.append(boundary[1:], n)
-    is_note = flat[boundary] >= FIRST_PITCH_TOKEN
-    seconds_per_twelfth = 60.0 / float(tempo) / 12.0
-    starts_s = position[boundary[is_note]] * seconds_per_twelfth
-    ends_s = position[ends[is_note]] * seconds_per_twelfth
-    pitches = flat[boundary[is_note]] - FIRST_PITCH_TOKEN + PITCH_LOW
-
-    pm = pretty_midi.PrettyMIDI(resolution=480, initial_tempo=float(tempo))
-    pm.time_signature_changes.append(pretty_midi.TimeSignature(4, 4, 0.0))
-    instrument = pretty_midi.Instrument(program=int(program), name="Melody")
-    instrument.notes = [
-        pretty_midi.Note(velocity=int(velocity), pitch=int(p), start=float(s), end=float(e))
-        for p, s, e in zip(pitches.tolist(), starts_s.tolist(), ends_s.tolist())
-    ]
-    pm.instruments.append(instrument)
-    return pm
-
-
-def midi_bytes(tokens, tempo: float = 120.0, program: int = 0) -> bytes:
-    """The standard MIDI file of :func:`tokens_to_pretty_midi`, as bytes."""
-    buffer = io.BytesIO()
-    tokens_to_pretty_midi(tokens, tempo=tempo, program=program).write(buffer)
-    return buffer.getvalue()
-
-
-def write_midi(tokens, path, tempo: float = 120.0, program: int = 0) -> Path:
-    path = Path(path)
-    path.write_bytes(midi_bytes(tokens, tempo=tempo, program=program))
-    return path
-
-
-def musicxml_string(tokens) -> str:
-    """MusicXML text of :func:`tokens_to_stream` (cached: music21's export takes ~0.1 s, and the app
-    asks for the same measures twice, for the download and for the notation)."""
-    arr = as_measures(tokens)
-    return _musicxml_cached(arr.astype(np.int64).tobytes(), arr.shape)
-
-
-@functools.lru_cache(maxsize=64)
-def _musicxml_cached(data: bytes, shape: tuple) -> str:
-    from music21.musicxml.m21ToXml import GeneralObjectExporter
-
-    tokens = np.frombuffer(data, dtype=np.int64).reshape(shape)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        xml = GeneralObjectExporter(tokens_to_stream(tokens)).parse()
-    return xml.decode("utf-8")
-
-
-def write_musicxml(tokens, path) -> Path:
-    path = Path(path)
-    path.write_text(musicxml_string(tokens), encoding="utf-8")
-    return path
 
 
 # ------------------------------------------------------------------------------ bars <-> the grid
@@ -399,9 +262,6 @@ def measures_from_stream(obj, part: int | None = None, meters=ACCEPTED_METERS) -
                                 unpitched_notes=unpitched, parts_used=max(used, 1))
 
 
-measure_from_stream = measures_from_stream  # alias
-
-
 _BEAT_GRID_TWELFTHS = np.array(list(TICK_POSITIONS_TWELFTHS[:TICKS_PER_BEAT]) + [12], dtype=np.float64)
 
 
@@ -537,212 +397,3 @@ def grid_to_tokens(grid: np.ndarray) -> np.ndarray:
             raise ValueError(f"pitches outside {PITCH_LOW}..{PITCH_HIGH}; call fit_pitch_range first")
         out[notes] = values - PITCH_LOW + FIRST_PITCH_TOKEN
     return out
-
-
-# ------------------------------------------------------------------------------------------- ABC
-
-_FIELD = re.compile(r"^[A-Za-z]:")
-
-
-def split_abc_tunes(text: str) -> list[str]:
-    """Split an ABC file (or a folk-rnn style text file) into tunes. Tunes are separated by blank
-    lines (ABC standard); a leading block without a ``K:`` field is a file header and is prepended to
-    every tune; tunes without an ``X:`` field get one."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    blocks = [b.strip("\n") for b in re.split(r"\n[ \t]*\n", text)]
-    header = ""
-    tunes = []
-    for block in blocks:
-        lines = [ln for ln in block.split("\n") if ln.strip()]
-        if not lines:
-            continue
-        has_key = any(ln.startswith("K:") for ln in lines)
-        if not has_key:
-            if not tunes and not header and any(_FIELD.match(ln) and not ln.startswith("X:") for ln in lines):
-                header = "\n".join(ln for ln in lines if _FIELD.match(ln))
-            continue
-        body = "\n".join(lines)
-        if not any(ln.startswith("X:") for ln in lines):
-            body = "X:1\n" + body
-        if header:
-            # the X: line must come first; file header fields follow it
-            first, _, rest = body.partition("\n")
-            body = f"{first}\n{header}\n{rest}"
-        tunes.append(body)
-    return tunes
-
-
-_METER_NAMES = {"C": "4/4", "C|": "2/2"}
-
-
-def abc_meters(tune: str) -> set[str]:
-    """Meters named by a tune's ``M:`` fields (header and inline ``[M:...]``), normalized (C -> 4/4)."""
-    found = re.findall(r"^M:\s*([^\n%]*)", tune, flags=re.M) + re.findall(r"\[M:\s*([^\]]*)\]", tune)
-    meters = set()
-    for value in found:
-        value = value.strip().replace(" ", "")
-        meters.add(_METER_NAMES.get(value, value))
-    return meters
-
-
-def abc_title(tune: str) -> str:
-    match = re.search(r"^T:\s*(.*)$", tune, flags=re.M)
-    return match.group(1).strip() if match else ""
-
-
-def parse_abc(tune: str):
-    """One ABC tune (text) -> music21 Score."""
-    from music21 import converter
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return converter.parse(tune, format="abc")
-
-
-# ---------------------------------------------------------------------------------------- import
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")
-
-
-def _describe_skips(ex: ExtractedMeasures) -> list[str]:
-    messages = []
-    if ex.skipped_meters:
-        meters = ", ".join(f"{n} in {m}" for m, n in ex.skipped_meters.most_common())
-        messages.append(f"Skipped {_plural(sum(ex.skipped_meters.values()), 'bar')} not in 4/4 ({meters}); "
-                        "the model only knows bars of 4/4.")
-    if ex.skipped.get("off_grid"):
-        messages.append(f"Skipped {_plural(ex.skipped['off_grid'], 'bar')} with notes off the model's rhythm grid "
-                        "(it only has sixteenths and eighth-note triplets).")
-    if ex.skipped.get("incomplete"):
-        messages.append(f"Skipped {_plural(ex.skipped['incomplete'], 'incomplete bar')}.")
-    if ex.skipped.get("empty"):
-        messages.append(f"Skipped {_plural(ex.skipped['empty'], 'bar')} without notes.")
-    return messages
-
-
-def _midi_measures(path: Path) -> ExtractedMeasures:
-    import pretty_midi
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            pm = pretty_midi.PrettyMIDI(str(path))
-    except Exception as error:  # mido/pretty_midi raise many types for broken files
-        raise MusicImportError(f"'{path.name}' is not a readable MIDI file ({type(error).__name__}: {error}).") from None
-    if not any(inst.notes for inst in pm.instruments):
-        raise MusicImportError(f"'{path.name}' contains no notes.")
-    if all(inst.is_drum for inst in pm.instruments if inst.notes):
-        raise MusicImportError(f"'{path.name}' has no pitched notes: it contains only drum (percussion) notes, "
-                               "and a melody is needed.")
-    return measures_from_pretty_midi(pm)
-
-
-def _check_mxl(path: Path) -> None:
-    """A compressed MusicXML (.mxl) is a zip file: check it is one, and that it does not unpack to
-    more than :data:`MAX_MXL_UNPACKED_BYTES` (a zip bomb), before music21 unpacks it."""
-    import zipfile
-
-    try:
-        with zipfile.ZipFile(path) as archive:
-            unpacked = sum(info.file_size for info in archive.infolist())
-    except (zipfile.BadZipFile, OSError) as error:
-        raise MusicImportError(f"'{path.name}' is not a readable compressed MusicXML (.mxl) file "
-                               f"({type(error).__name__}: {error}).") from None
-    if unpacked > MAX_MXL_UNPACKED_BYTES:
-        raise MusicImportError(f"'{path.name}' unpacks to {unpacked / 2**20:.0f} MB; the limit is "
-                               f"{MAX_MXL_UNPACKED_BYTES / 2**20:.0f} MB unpacked.")
-
-
-def _music21_measures(path: Path, kind: str) -> ExtractedMeasures:
-    from music21 import converter
-
-    if path.suffix.lower() == ".mxl":
-        _check_mxl(path)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            obj = converter.parse(str(path), format="musicxml")
-    except Exception as error:
-        raise MusicImportError(f"'{path.name}' could not be read as {kind} ({type(error).__name__}: {error}).") from None
-    return measures_from_stream(obj)
-
-
-def _abc_measures(path: Path, messages: list[str]) -> ExtractedMeasures:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        text = path.read_text(encoding="latin-1")
-    tunes = split_abc_tunes(text)
-    if not tunes:
-        raise MusicImportError(f"'{path.name}' holds no ABC tune (no K: field found).")
-    if len(tunes) > 1:
-        title = abc_title(tunes[0])
-        messages.append(f"The file holds {len(tunes)} tunes; imported the first" + (f" ('{title}')." if title else "."))
-    try:
-        obj = parse_abc(tunes[0])
-    except Exception as error:
-        raise MusicImportError(f"'{path.name}' could not be read as ABC: a syntax error or notation the ABC reader "
-                               f"does not support ({type(error).__name__}: {error}).") from None
-    return measures_from_stream(obj)
-
-
-def import_file(path) -> ImportResult:
-    """Read a ``.mid``/``.midi``, ``.xml``/``.musicxml``/``.mxl`` or ``.abc`` file into measures.
-
-    Returns :class:`ImportResult` (tokens int64 ``(M, 24)`` and messages saying what was done);
-    raises :class:`MusicImportError` with a readable message when nothing usable is in the file.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise MusicImportError(f"File not found: '{path}'.")
-    ext = path.suffix.lower()
-    if ext not in SUPPORTED_EXTENSIONS:
-        raise MusicImportError(f"Unsupported file type '{ext or path.name}'; use MIDI (.mid), MusicXML (.xml, .musicxml, .mxl) or ABC (.abc).")
-    size = path.stat().st_size
-    if size == 0:
-        raise MusicImportError(f"'{path.name}' is empty.")
-    if size > MAX_MUSIC_BYTES:
-        raise MusicImportError(f"'{path.name}' is too large ({size / 2**20:.1f} MB); music files are limited to "
-                               f"{MAX_MUSIC_BYTES / 2**20:.0f} MB (a melody needs far less).")
-    messages: list[str] = []
-    try:
-        if ext in MIDI_EXTENSIONS:
-            extracted = _midi_measures(path)
-        elif ext in MUSICXML_EXTENSIONS:
-            extracted = _music21_measures(path, "MusicXML")
-        else:
-            extracted = _abc_measures(path, messages)
-    except MusicImportError:
-        raise
-    except Exception as error:  # anything unexpected inside the converters
-        raise MusicImportError(f"'{path.name}' could not be converted ({type(error).__name__}: {error}).") from None
-
-    if extracted.pitched_notes == 0:
-        if extracted.unpitched_notes:
-            raise MusicImportError(f"'{path.name}' has no pitched notes: it contains only percussion (unpitched) "
-                                   "notes, and a melody is needed.")
-        raise MusicImportError(f"'{path.name}' contains no notes.")
-    if extracted.parts_used > 1:
-        messages.append(f"The music has {extracted.parts_used} parts; took the top line (highest note at each moment).")
-    messages.extend(_describe_skips(extracted))
-    if len(extracted.grid) == 0:
-        reasons = " ".join(_describe_skips(extracted))
-        raise MusicImportError(f"No usable 4/4 bar in '{path.name}'. {reasons}".strip())
-
-    fit = fit_pitch_range(extracted.grid)
-    if fit.piece_shift:
-        direction = "up" if fit.piece_shift > 0 else "down"
-        messages.append(f"Transposed {direction} {_plural(abs(fit.piece_shift), 'octave')} to fit the model's range "
-                        f"{midi_name(PITCH_LOW)}-{midi_name(PITCH_HIGH)}.")
-    if fit.bars_shifted:
-        messages.append(f"Moved {_plural(fit.bars_shifted, 'bar')} by octaves to fit the range "
-                        f"{midi_name(PITCH_LOW)}-{midi_name(PITCH_HIGH)}.")
-    if fit.notes_folded:
-        messages.append(f"Moved {_plural(fit.notes_folded, 'note')} by octaves into the range "
-                        f"{midi_name(PITCH_LOW)}-{midi_name(PITCH_HIGH)}.")
-    tokens = grid_to_tokens(fit.grid)
-    numbers = [n for n, keep in zip(extracted.bar_numbers, fit.kept) if keep]
-    messages.insert(0, f"Read {_plural(len(tokens), 'measure')} from '{path.name}' "
-                       f"({extracted.total_bars} bars in the file).")
-    return ImportResult(tokens=tokens, messages=messages, bar_numbers=numbers)

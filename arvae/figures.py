@@ -1,0 +1,102 @@
+"""Plotly figures of traversals and surfaces: the attribute measured along each traversal and
+over a latent plane (Figs. 12/13). Pure functions of arrays."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+COLORS = ("#4C5BD4", "#E4572E", "#17A398", "#F3A712", "#A846A0", "#5D737E", "#2E86AB", "#C44536")
+MODEL_STYLES = {"AR-VAE": dict(dash="solid"), "β-VAE": dict(dash="dash")}
+
+
+def _go():
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    return go, make_subplots
+
+
+def pretty_name(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def attribute_lines_figure(values, measured, attribute_names, dims=None, title: str | None = None):
+    """Measured attribute along each traversal: one small plot per attribute, x = the latent value
+    of its dim, y = the attribute measured on what was decoded.
+
+    ``measured``: ``(L, S)`` for one model, or a dict ``model name -> (L, S)`` to overlay models
+    (``dims`` then a dict ``model name -> dims``). NaN (nothing measurable) leaves a gap.
+    """
+    go, make_subplots = _go()
+    series = measured if isinstance(measured, dict) else {"": measured}
+    dims_of = dims if isinstance(dims, dict) else {name: dims for name in series}
+    names = list(attribute_names)
+    n = len(names)
+    cols = min(n, 3)
+    rows = math.ceil(n / cols)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[pretty_name(a) for a in names],
+                        horizontal_spacing=0.09, vertical_spacing=0.2 if rows > 1 else 0.1)
+    values = np.asarray(values, dtype=float)
+    for m, (model, data) in enumerate(series.items()):
+        data = np.asarray(data, dtype=float)
+        if data.shape != (n, len(values)):
+            raise ValueError(f"measured has shape {data.shape}, expected {(n, len(values))}")
+        model_dims = dims_of.get(model)
+        for l, attr in enumerate(names):
+            dim = None if model_dims is None else int(model_dims[l])
+            x_name = f"z[{dim}]" if dim is not None else "latent value"
+            label = (f"{model}: " if model else "") + pretty_name(attr)
+            fig.add_trace(go.Scatter(
+                x=values, y=data[l], mode="lines+markers", name=label, legendgroup=model or attr,
+                showlegend=bool(model) and l == 0,
+                line=dict(color=COLORS[m % len(COLORS)] if model else COLORS[l % len(COLORS)], width=2,
+                          **MODEL_STYLES.get(model, {})),
+                marker=dict(size=6),
+                hovertemplate=f"{label}<br>{x_name} = %{{x:.2f}}<br>measured = %{{y:.3f}}<extra></extra>",
+            ), row=l // cols + 1, col=l % cols + 1)
+    for l, attr in enumerate(names):
+        if len(series) == 1 and next(iter(dims_of.values())) is not None:
+            dim = int(next(iter(dims_of.values()))[l])
+            x_title = f"z[{dim}]"
+        else:
+            x_title = "latent value"
+        fig.update_xaxes(title_text=x_title, row=l // cols + 1, col=l % cols + 1, zeroline=False)
+        fig.update_yaxes(title_text="measured", row=l // cols + 1, col=l % cols + 1)
+    fig.update_layout(title=title, height=max(300, 250 * rows + 60), margin=dict(l=50, r=20, t=70 if title else 50, b=40),
+                      template="plotly_white", showlegend=len(series) > 1,
+                      legend=dict(orientation="h", y=1.12, x=0.0))
+    return fig
+
+
+def surface_figure(surface, values, attribute: str, dim_x: int, dim_y: int, current=None, title: str | None = None,
+                   x_values=None):
+    """Attribute surface (Fig. 12/13): heatmap of the attribute measured over a latent plane,
+    x = ``dim_x`` (the attribute's dim), y = ``dim_y``; hovering shows both latent values and the
+    attribute. ``current``: ``(x, y)`` of the current code, marked with a cross."""
+    go, _ = _go()
+    z = np.asarray(surface, dtype=float)
+    ys = np.asarray(values, dtype=float)
+    xs = ys if x_values is None else np.asarray(x_values, dtype=float)
+    if z.shape != (len(ys), len(xs)):
+        raise ValueError(f"surface has shape {z.shape}, expected {(len(ys), len(xs))}")
+    name = pretty_name(attribute)
+    fig = go.Figure(go.Heatmap(
+        z=z, x=xs, y=ys, colorscale="Viridis", colorbar=dict(title=dict(text=name, side="right")),
+        hovertemplate=f"z[{dim_x}] = %{{x:.2f}}<br>z[{dim_y}] = %{{y:.2f}}<br>{name} = %{{z:.3f}}<extra></extra>",
+        hoverongaps=False, name=name,
+    ))
+    if current is not None:
+        cx, cy = (float(v) for v in current)
+        fig.add_trace(go.Scatter(x=[cx], y=[cy], mode="markers", name="current code",
+                                 marker=dict(symbol="x-thin", size=14, line=dict(width=3, color="white")),
+                                 hovertemplate=f"current code<br>z[{dim_x}] = %{{x:.2f}}<br>z[{dim_y}] = %{{y:.2f}}"
+                                               "<extra></extra>", showlegend=False))
+    fig.update_layout(
+        title=title or f"{name} over the plane z[{dim_x}] × z[{dim_y}]",
+        xaxis=dict(title=f"z[{dim_x}] (the dim of {name})"),
+        yaxis=dict(title=f"z[{dim_y}]"),
+        height=520, margin=dict(l=60, r=20, t=60, b=50), template="plotly_white",
+    )
+    return fig

@@ -1,0 +1,192 @@
+"""The music view of a tab: held-out measures, MIDI / MusicXML / ABC uploads, piano rolls, audio,
+notation and downloads, and the traversals of Fig. 11. Tempo and upload reading come from the
+registry (``spec.input``)."""
+from __future__ import annotations
+
+import json
+
+import gradio as gr
+import numpy as np
+
+from arvae.explorer import MODEL_LABEL, check_kind, format_z, parse_measures, pretty, whole_number
+from arvae.music.audio import synthesize
+from arvae.music.export import midi_bytes, musicxml_string
+from arvae.music.file_import import SUPPORTED_EXTENSIONS
+from arvae.music.notation import notation_svg
+from arvae.music.pianoroll import music_traversal_figure, piano_roll_figure
+from arvae.music.tokens import FIRST_PITCH_TOKEN, MEASURE_TICKS
+from arvae.ui.common import HEAVY, LIGHT, PRIVATE, output_file, payload_path, user_errors
+
+
+def warning(note: str) -> str:
+    return f"⚠️ {note}" if note else ""
+
+
+class MusicView:
+    sliders_heading = "### Edit the measure"
+    advanced_label = "Advanced: the latent code, the decoded tokens, the prior seed"
+    steps_label = "Measures per traversal"
+    input_noun = "a measure"
+    dim_sliders = False
+    decode_after_encode = True
+    preprocess_source = True
+    traverse_queue = HEAVY
+
+    def __init__(self, explorer):
+        self.explorer = explorer
+        self.tempo = explorer.spec.input.tempo
+
+    def intro(self, spec) -> str:
+        names = [pretty(n) for n in spec.attribute_names]
+        figure = spec.paper_figures.get("traversal")
+        return (f"Pick a measure, hear it, and change its {', '.join(names[:-1])} and {names[-1]} with the sliders; "
+                f"every attribute is traversed along its latent dim{f' (paper Fig. {figure})' if figure else ''}.")
+
+    def traversal_heading(self, spec) -> str:
+        figure = spec.paper_figures.get("traversal")
+        return (f"### Traversals{f' (Fig. {figure})' if figure else ''}\nFor each attribute, measures decoded as "
+                "its dim goes from −4 to 4 (others fixed), and the attribute measured on each.")
+
+    # ------------------------------------------------------------------ layout
+    def input_panel(self, t) -> None:
+        ex, key = self.explorer, t.key
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=1, min_width=280):
+                choices = [(ex.describe(i), i) for i in range(len(ex.samples))] if ex.has_samples else []
+                t.sample = gr.Dropdown(choices, value=None, label="Held-out measure", interactive=ex.has_samples,
+                                       elem_id=f"{key}-sample")
+                with gr.Row():
+                    t.random = gr.Button("Random measure", interactive=ex.has_samples, min_width=100)
+                    t.prior = gr.Button("Sample from prior", min_width=100)
+                t.upload = gr.File(label="…or upload MIDI / MusicXML / ABC", height=120, elem_id=f"{key}-upload",
+                                   file_types=list(SUPPORTED_EXTENSIONS))
+                t.import_md = gr.Markdown(label="Import messages", elem_id=f"{key}-import-messages")
+                t.measure = gr.Dropdown([], label="Measure of the uploaded file", interactive=True, visible=True)
+                t.imported = gr.Textbox(label="Imported measures (JSON, M x 24 tokens)", visible=False)
+            with gr.Column(scale=2, min_width=380):
+                t.input_plot = gr.Plot(label="Input measure", elem_id=f"{key}-input-roll")
+                t.input_audio = gr.Audio(label="Input measure", interactive=False, elem_id=f"{key}-input-audio")
+        t.source = gr.Textbox(label="Input measure tokens (24 per measure; see README)", interactive=False,
+                              max_lines=2, elem_id=f"{key}-tokens")
+
+    def edit_panel(self, t) -> None:
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3):
+                plot = gr.Plot(label="Decoded measure", elem_id=f"{t.key}-edit-roll")
+            with gr.Column(scale=2):
+                audio = gr.Audio(label="Decoded measure", interactive=False, elem_id=f"{t.key}-edit-audio")
+                info = gr.Markdown(label="Measured attributes")
+                files = gr.File(label="Download (MIDI, MusicXML)", file_count="multiple", interactive=False)
+        notation = gr.HTML(label="Notation (SVG)", elem_classes=["arvae-notation"], elem_id=f"{t.key}-edit-notation")
+        t.decoded_tokens = gr.Textbox(label="Decoded measure tokens", interactive=False, max_lines=2, render=False)
+        t.decoded_outputs = [t.decoded_tokens, plot, audio, notation, files, info]
+
+    def advanced_panel(self, t) -> None:
+        t.decoded_tokens.render()
+
+    def traversal_panel(self, t) -> None:
+        roll = gr.Plot(label="Piano rolls and measured attributes", elem_id=f"{t.key}-traversal")
+        with gr.Row():
+            audios = [gr.Audio(label=f"Play: {pretty(n)} traversal", interactive=False, elem_id=f"{t.key}-audio-{n}")
+                      for n in t.spec.attribute_names]
+        info = gr.Markdown(label="Notes")
+        with gr.Accordion("Notation and downloads of the traversals", open=False):
+            files = gr.File(label="MIDI and MusicXML of every traversal", file_count="multiple", interactive=False)
+            notation = gr.HTML(label="Notation of the traversals (SVG)", elem_classes=["arvae-notation"],
+                               elem_id=f"{t.key}-traversal-notation")
+        t.traversal_outputs = [roll, *audios, files, notation, info]
+
+    # ------------------------------------------------------------------ showing results
+    def encode_outputs(self, t):
+        return [t.z_box, t.input_plot, t.input_audio]
+
+    def files(self, stem: str, measures) -> list[str]:
+        return [output_file(f"{stem}.mid", midi_bytes(measures, tempo=self.tempo)),
+                output_file(f"{stem}.musicxml", musicxml_string(measures))]
+
+    @user_errors("encode the measure")
+    def encode(self, tokens, model):
+        ex, kind = self.explorer, check_kind(model)
+        measure = parse_measures(tokens)
+        if len(measure) != 1:
+            raise ValueError(f"encode takes one measure of {MEASURE_TICKS} tokens, got {len(measure)} measures")
+        z = ex.encode(kind, measure[0])
+        audio, _ = synthesize(measure, tempo=self.tempo)
+        title = "Input measure: " + ", ".join(f"{pretty(n)} {v:.2f}" for n, v in
+                                              zip(ex.spec.attribute_names, ex.measure(measure)[0]))
+        return format_z(z), piano_roll_figure(measure, title=title, height=260), audio, z
+
+    def show_decoded(self, t, kind, code, measure):
+        ex = self.explorer
+        audio, note = synthesize(measure, tempo=self.tempo)
+        dims, _ = ex.attribute_dims(kind)
+        table = ex.attribute_table({"slider (z)": code[dims], "measured": ex.measure(measure)[0]}, kind)
+        return (json.dumps(measure[0].tolist()), piano_roll_figure(measure, height=240), audio,
+                f"<div>{notation_svg(measure)}</div>", self.files(f"{t.key}_{kind}_measure", measure),
+                table + ("\n\n" + warning(note) if note else ""))
+
+    def show_traversal(self, t, kind, traversal):
+        names, dims, values = t.spec.attribute_names, traversal.dims, traversal.values
+        figure = music_traversal_figure(traversal.decoded, values, traversal.measured, names, dims,
+                                        title=f"{MODEL_LABEL[kind]} traversals")
+        audios, files, sections, note = [], [], [], ""
+        for l, name in enumerate(names):
+            audio, note = synthesize(traversal.decoded[l], tempo=self.tempo)
+            audios.append(audio)
+            files += self.files(f"{t.key}_{kind}_traversal_{name}_z{dims[l]}", traversal.decoded[l])
+            sections.append(f"<h4>{pretty(name)}: z[{dims[l]}] from {values[0]:+.1f} to {values[-1]:+.1f}</h4>"
+                            + notation_svg(traversal.decoded[l]))
+        return [figure, *audios, files, "".join(sections), warning(note)]
+
+    # ------------------------------------------------------------------ wiring
+    def wire_inputs(self, t) -> None:
+        ex, key = self.explorer, t.key
+
+        @user_errors("load the held-out measure")
+        def example(index):
+            if index is None and ex.has_samples:  # the menu was cleared (an upload took over)
+                return gr.skip()
+            return json.dumps(ex.example(index).tolist())
+
+        @user_errors("sample from the prior")
+        def prior(model, seed):
+            kind = check_kind(model)
+            return json.dumps(ex.decode(kind, ex.prior_code(seed))[0].tolist())
+
+        @user_errors("import the music file")
+        def import_music(file):
+            result = ex.prepare_upload(payload_path(file))
+            bars = result.bar_numbers or list(range(1, len(result.tokens) + 1))
+            choices = [(f"measure {i + 1} (bar {bar})", i) for i, bar in enumerate(bars)]
+            messages = "\n".join(f"- {m}" for m in result.messages)
+            return messages, json.dumps(result.tokens.tolist()), gr.update(choices=choices, value=0)
+
+        @user_errors("pick the measure")
+        def pick_imported(measures, index):
+            arr = parse_measures(measures)
+            index = 0 if index is None else whole_number(index, "the measure index", 0, len(arr) - 1)
+            return json.dumps(arr[index].tolist())
+
+        def random_other(current):
+            n = len(ex.samples)
+            pick = int(np.random.default_rng().integers(n))
+            return (pick + 1) % n if n > 1 and current is not None and pick == int(current) else pick
+
+        def first_visit(tokens):
+            """Open the tab on a representative held-out measure (one with a few notes)."""
+            if tokens or not ex.has_samples:
+                return gr.skip()
+            notes = (ex.samples.inputs >= FIRST_PITCH_TOKEN).sum(axis=1)
+            return int(np.argmax(notes >= 4)) if (notes >= 4).any() else 0
+
+        t.sample.change(example, t.sample, t.source, api_name=f"{key}_example", **LIGHT)
+        t.random.click(random_other, t.sample, t.sample, **PRIVATE)
+        t.prior.click(prior, [t.model, t.seed], t.source, api_name=f"{key}_prior", **LIGHT)
+        t.upload.upload(import_music, t.upload, [t.import_md, t.imported, t.measure], api_name=f"{key}_import",
+                        **HEAVY).success(pick_imported, [t.imported, t.measure], t.source, **PRIVATE
+                                         ).success(lambda: None, None, t.sample, **PRIVATE)
+        t.measure.input(pick_imported, [t.imported, t.measure], t.source, **PRIVATE)
+        t.first_visit = (first_visit, t.source, t.sample)
+
+    def wire_extras(self, t) -> None:
+        pass
