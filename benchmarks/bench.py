@@ -54,7 +54,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere: the project's packages
 
-from benchmarks.machine import cpu_name  # noqa: E402
+from arvae.hardware import cpu_name  # noqa: E402
 
 TARGETS = {  # name -> (comparison, target)
     "slider_latency_ms": ("<=", 30.0),

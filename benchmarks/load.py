@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))  # run as a script from anywhere: the project's pa
 
 from arvae import registry  # noqa: E402
 from benchmarks.bench import keys_for  # noqa: E402
-from benchmarks.machine import cpu_name  # noqa: E402
+from arvae.hardware import cpu_name  # noqa: E402
 
 SLIDER_KEYS, TRAVERSE_KEYS, SURFACE_KEYS = keys_for("slider"), keys_for("traversal"), keys_for("surface")
 SLIDER, TRAVERSE, SURFACE = "slider", "music traversal", "surface"

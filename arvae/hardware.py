@@ -1,4 +1,4 @@
-"""The machine a benchmark runs on, for its report."""
+"""The machine something runs on, for reports (checkpoint metadata, benchmarks)."""
 from __future__ import annotations
 
 import platform
