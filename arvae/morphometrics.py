@@ -33,7 +33,7 @@ Two implementations of the same definitions:
   (the distance transform releases the GIL). It computes in float32 where the reference uses
   float64, so a handful of pixels right at the threshold may fall the other way; otherwise the
   results are the reference's (``tests/test_morphometrics_fast.py`` checks the agreement on
-  real digits). ``python -m arvae.bench`` measures both.
+  real digits). ``python benchmarks/bench.py`` measures both.
 """
 from __future__ import annotations
 

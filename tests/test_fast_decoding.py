@@ -1,6 +1,6 @@
 """The fast decoding paths give what the plain ones give: channels-last image models (the app's
 model store prepares every model so) and bfloat16 surface decodes (where the CPU has it natively).
-Agreement, not speed: ``python -m arvae.bench`` measures the speed."""
+Agreement, not speed: ``python benchmarks/bench.py`` measures the speed."""
 from pathlib import Path
 
 import numpy as np

@@ -1,7 +1,7 @@
 """The batched morphometrics path (``measure_fast``, used on decoded digits by the app and the
 evaluation) agrees with the reference ``measure`` (Morpho-MNIST's definitions, scale 4).
 
-Agreement, not speed: ``python -m arvae.bench`` measures the speed."""
+Agreement, not speed: ``python benchmarks/bench.py`` measures the speed."""
 from pathlib import Path
 
 import numpy as np
