@@ -47,7 +47,7 @@ def test_mnist_sample_keeps_digit_labels(tmp_path):
     # write_tiny_mnist's test file holds the first 16 fixture digits
     assert np.array_equal(s.inputs, digits["images"][:16][s.indices])
     assert np.array_equal(s.labels, digits["labels"][:16][s.indices])
-    assert "digit" in s.describe(0)
+    assert "digit 7" in s.describe(0, registry.get("mnist").label_name)
 
 
 def test_music_sample_has_tokens_and_pieces(tmp_path):
