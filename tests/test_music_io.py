@@ -88,6 +88,22 @@ def test_musicxml_round_trip(melody, tmp_path):
     assert np.array_equal(result.tokens, melody)
 
 
+def test_musicxml_export_has_clef_key_and_time_and_the_engraving_shows_them():
+    from xml.etree import ElementTree
+
+    from arvae.music.notation import notation_svg
+
+    d_major = np.stack([tok((0, "D5"), (6, "F#5"), (12, "A5"), (18, "D5")), tok((0, "rest"))])
+    attributes = ElementTree.fromstring(export.musicxml_string(d_major).encode()).find("part/measure/attributes")
+    assert attributes.findtext("clef/sign") == "G" and attributes.findtext("clef/line") == "2"
+    assert attributes.findtext("key/fifths") == "2"  # music21's key analysis: D major
+    assert (attributes.findtext("time/beats"), attributes.findtext("time/beat-type")) == ("4", "4")
+    rests_only = ElementTree.fromstring(export.musicxml_string(tok((0, "rest"))).encode())
+    assert rests_only.findtext("part/measure/attributes/key/fifths") == "0"
+    svg = notation_svg(d_major)
+    assert all(f'class="{name}' in svg for name in ("clef", "keySig", "meterSig"))
+
+
 def test_import_abc_fixture():
     result = file_import.import_file(FIXTURES / "tune.abc")
     expected = np.stack([

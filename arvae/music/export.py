@@ -22,8 +22,10 @@ def _segments(measure: np.ndarray):
 
 
 def tokens_to_stream(tokens, tempo: float | None = None):
-    """Measures ``(M, 24)`` -> a music21 ``Score`` with one part of M bars in 4/4."""
-    from music21 import meter, note, pitch, stream, tempo as m21tempo
+    """Measures ``(M, 24)`` -> a music21 ``Score`` with one part of M bars in 4/4, with a treble clef
+    (the tokens span G3-C6) and the key signature music21's key analysis finds (C major when there
+    is nothing to analyse), so that engravings and MusicXML exports can be read."""
+    from music21 import clef, key, meter, note, pitch, stream, tempo as m21tempo
 
     arr = as_measures(tokens)
     score = stream.Score()
@@ -43,8 +45,23 @@ def tokens_to_stream(tokens, tempo: float | None = None):
                 element = note.Rest(quarterLength=ql)
             bar.append(element)
         part.append(bar)
+    first = part.getElementsByClass(stream.Measure).first()
+    first.insert(0, clef.TrebleClef())
+    first.insert(0, key.KeySignature(_analysed_sharps(part)))
     score.insert(0, part)
     return score
+
+
+def _analysed_sharps(part) -> int:
+    """Sharps (negative: flats) of the key music21's Krumhansl-Schmuckler analysis finds; 0 without notes."""
+    from music21.analysis.discrete import DiscreteAnalysisException
+
+    if not part.recurse().notes:
+        return 0
+    try:
+        return int(part.analyze("key").sharps)
+    except DiscreteAnalysisException:
+        return 0
 
 
 def tokens_to_pretty_midi(tokens, tempo: float = 120.0, program: int = 0, velocity: int = 90):
