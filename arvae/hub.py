@@ -280,25 +280,66 @@ def load(source, revision: str | None = None):
     return cls.from_pretrained(folder)
 
 
+def model_card(model_dir: Path, spec, model_kind: str, repo_id: str) -> str:
+    """The Hub model card (README.md) of a trained model folder, following the Hub's conventions: front
+    matter with library, license, tags, pipeline tag, this project's and the paper's addresses and the
+    evaluation results (``model-index``) read from ``<dataset>/metrics.json``; a body with the same
+    results as a table, the training run and how to load it."""
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+    from arvae import LICENSE, PAPER_URL, PROJECT_URL
+    from arvae.evaluate import METRIC_LABELS, MODEL_HEADINGS, TABLE_METRICS
+    from arvae.models import HUB_TAGS
+    from arvae.registry import MODEL_KINDS
+
+    model_dir = Path(model_dir)
+    meta = checkpoint.read_metadata(model_dir)
+    try:
+        results = json.loads((model_dir.parent / "metrics.json").read_text()).get(model_kind, {})
+    except (OSError, ValueError):
+        results = {}
+    scores = {name: results[name] for name in TABLE_METRICS if isinstance(results.get(name), (int, float))}
+    labels = {name: METRIC_LABELS[name].removesuffix(" %") for name in scores}  # fractions here, not %
+    task = "image-to-image" if spec.domain == "image" else "other"
+    data = ModelCardData(
+        library_name="arvae", license=LICENSE, pipeline_tag=task, model_name=f"{spec.key}-{model_kind}",
+        tags=[*HUB_TAGS, spec.domain, spec.key, model_kind], repo_url=PROJECT_URL, paper_url=PAPER_URL,
+        eval_results=[EvalResult(task_type=task, dataset_type=spec.key, dataset_name=spec.display_name,
+                                 dataset_split="test", metric_type=name, metric_name=labels[name],
+                                 metric_value=round(float(value), 4)) for name, value in scores.items()] or None)
+    column = MODEL_KINDS.index(model_kind)  # of the registry's (AR-VAE, beta-VAE) paper medians
+
+    def table_row(name, value):
+        paper = spec.paper_medians.get(name)
+        return f"| {labels[name]} | {value:.3f} | {f'{paper[column]:.3f}' if paper else '–'} |"
+
+    table = ("\n".join(["| metric | this model | paper median |", "| --- | --- | --- |",
+                        *(table_row(name, value) for name, value in scores.items())])
+             if scores else "Not evaluated yet: run `python -m arvae.evaluate`.")
+    body = (f"# {spec.display_name}: {MODEL_HEADINGS.get(model_kind, model_kind)}\n\n"
+            f"An attribute-regularized VAE ([Pati & Lerch]({PAPER_URL})) from [AR-VAE Explorer]({PROJECT_URL}). "
+            "Regularized attributes and their latent dims: "
+            + ", ".join(f"{a} → z[{d}]" for a, d in zip(spec.attribute_names, spec.regularized_dims))
+            + (" (the β-VAE baseline is trained without the regularizer)" if model_kind != "arvae" else "")
+            + f".\n\n## Evaluation (held-out test split)\n\n{table}\n\n## Training\n\n"
+            f"Data: {meta.get('data', {}).get('source')}. Steps: {meta.get('steps')} ({meta.get('epochs')} epochs) "
+            f"on {meta.get('hardware')}. Command: `{meta.get('command')}`.\n\n## Use\n\n"
+            f"```python\nfrom arvae import hub\nmodel = hub.load(\"{repo_id}/{spec.key}/{model_kind}\")\n```\n")
+    return str(ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}"))
+
+
 def push_to_hub(model_dir: Path, repo_id: str, spec, model_kind: str) -> bool:
-    """Upload a trained model folder to ``<repo_id>/<dataset>/<model kind>`` with a model card.
-    Offline or without a token it says so and the local files stay; the token ($HF_TOKEN or the
-    login cache) is read by huggingface_hub and never printed (:func:`redact`). True when pushed."""
+    """Upload a trained model folder to ``<repo_id>/<dataset>/<model kind>`` with its model card
+    (:func:`model_card`, also left in the folder as README.md). Offline or without a token it says so
+    and the local files stay; the token ($HF_TOKEN or the login cache) is read by huggingface_hub and
+    never printed (:func:`redact`). True when pushed."""
     from huggingface_hub import HfApi, get_token
 
     model_dir = Path(model_dir)
+    (model_dir / "README.md").write_text(model_card(model_dir, spec, model_kind, repo_id), encoding="utf-8")
     if get_token() is None:
         print(f"not pushed: no Hugging Face token (set HF_TOKEN or run `hf auth login`); files stay in {model_dir}")
         return False
-    meta = checkpoint.read_metadata(model_dir)
-    card = (f"---\nlibrary_name: arvae\ntags: [ar-vae, vae, disentanglement]\n---\n"
-            f"# {spec.display_name} {model_kind}\n\nAttribute-regularized VAE (Pati & Lerch) trained by "
-            f"`train.py`. Regularized attributes and dims: "
-            + ", ".join(f"{a} -> z{d}" for a, d in zip(spec.attribute_names, spec.regularized_dims))
-            + f".\n\nData: {meta.get('data', {}).get('source')}. Steps: {meta.get('steps')} "
-              f"({meta.get('epochs')} epochs) on {meta.get('hardware')}.\n"
-              f"Load it with `arvae.hub.load(\"{repo_id}/{spec.key}/{model_kind}\")`.\n")
-    (model_dir / "README.md").write_text(card)
     try:
         api = HfApi()
         api.create_repo(repo_id, exist_ok=True)

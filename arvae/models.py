@@ -13,6 +13,8 @@ from huggingface_hub import PyTorchModelHubMixin, hf_hub_download
 from safetensors.torch import load_model
 from torch import nn
 
+from arvae import LICENSE, PAPER_URL, PROJECT_URL
+
 HUB_TAGS = ["ar-vae", "vae", "disentanglement", "arxiv:2004.05485"]
 
 
@@ -40,7 +42,7 @@ class SafetensorsHubMixin(PyTorchModelHubMixin):
 
 
 class VAE(nn.Module, SafetensorsHubMixin, tags=HUB_TAGS, library_name="arvae",
-          repo_url="https://github.com/ashispati/ar-vae"):
+          repo_url=PROJECT_URL, paper_url=PAPER_URL, license=LICENSE):
     """Shared VAE logic; subclasses define ``encode``, ``decode_logits`` and the data domain."""
 
     latent_dim: int
