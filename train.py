@@ -1,11 +1,15 @@
 """Train AR-VAE and the beta-VAE baseline on the paper's datasets.
 
     python train.py --dataset sprites                      # both models, paper hyperparameters
+    python train.py --dataset sprites --precision bf16     # bfloat16 autocast (CPU or CUDA)
     python train.py --dataset bach --model arvae --max-steps 3 --device cpu --output-dir /tmp/ck
     torchrun --nproc_per_node=2 train.py --dataset mnist    # DistributedDataParallel
 
-Each run writes ``<output-dir>/<dataset>/<model>/`` with ``config.json``, ``model.safetensors``
-and ``metadata.json`` (plus ``training_state.*`` for ``--resume``). Ctrl-C saves before exiting.
+A run trains in its run folder ``<run-dir>/<dataset>/<model>/`` (periodic checkpoints and
+``training_state.*`` for ``--resume``; Ctrl-C saves there before exiting). Only a finished run
+publishes ``config.json``, ``model.safetensors`` and ``metadata.json`` to
+``<output-dir>/<dataset>/<model>/``, and a run shortened below the registry's schedule (``--max-steps``,
+``--epochs``) never replaces a model already there unless ``--overwrite`` is given.
 Hyperparameters come from the dataset registry (``arvae/registry.py``); flags override them.
 """
 from __future__ import annotations
@@ -15,22 +19,25 @@ import hashlib
 import json
 import math
 import os
-import platform
 import signal
 import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from arvae import checkpoint, hub, registry
+from arvae import checkpoint, hardware, hub, metrics, registry
 from arvae.losses import arvae_objective
 
 
 # ----------------------------------------------------------------------------- configuration
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}  # --precision -> autocast dtype
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", required=True, choices=[*registry.DATASETS, "all"])
@@ -39,15 +46,52 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--max-steps", type=int, help="stop after this many optimizer steps in total")
     parser.add_argument("--batch-size", type=int, help="default: the registry's batch size")
     parser.add_argument("--lr", type=float, help="default: the registry's learning rate (1e-4)")
+    parser.add_argument("--free-bits", type=float, help="nats per latent dim the KLD leaves unpenalized; "
+                                                        "default: the registry's")
+    parser.add_argument("--warmup", type=parse_warmup, metavar="ALONE,RAMP",
+                        help="steps without the reconstruction term, then steps of a linear ramp of it to full "
+                             "weight; default: the registry's")
+    parser.add_argument("--beta", type=float, help="KL weight; default: the registry's")
+    parser.add_argument("--gamma", type=parse_gamma, help="AR-VAE's regularization weight, one value or one per "
+                                                          "attribute (comma-separated); default: the registry's")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--data-dir", help="dataset files (MNIST IDX folder, dSprites npz, folk-rnn ABC file)")
     parser.add_argument("--max-items", type=int, help="cap the training data (images, or pieces for music)")
-    parser.add_argument("--output-dir", default="checkpoints")
+    parser.add_argument("--output-dir", default="checkpoints", help="where finished models are published")
+    parser.add_argument("--run-dir", help="training state and periodic checkpoints (default: <output-dir>/.runs)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="let a run shorter than the registry's schedule replace a published model")
+    parser.add_argument("--precision", default="fp32", choices=list(PRECISIONS),
+                        help="bf16: bfloat16 autocast for the forward pass (losses, weights and optimizer stay fp32)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", action="store_true", help="continue from <output-dir>/<dataset>/<model>")
     parser.add_argument("--checkpoint-every", type=int, default=500, help="optimizer steps between checkpoints")
+    parser.add_argument("--eval-every", type=int,
+                        help="optimizer steps between validation probes (default: each epoch)")
     parser.add_argument("--push-to-hub", metavar="REPO_ID", help="upload each trained model folder to the Hub")
     return parser.parse_args(argv)
+
+
+def parse_gamma(text: str) -> float | tuple[float, ...]:
+    values = tuple(float(v) for v in text.split(","))
+    return values[0] if len(values) == 1 else values
+
+
+def parse_warmup(text: str) -> tuple[int, int]:
+    alone, ramp = (int(v) for v in text.split(","))
+    if alone < 0 or ramp < 0:
+        raise ValueError(text)
+    return alone, ramp
+
+
+def reconstruction_weight(step: int, warmup: tuple[int, int]) -> float:
+    """Weight of the reconstruction term at ``step``: 0 while the encoder learns from the
+    regularization and the KLD alone to order each attribute, then a linear ramp to 1. Under Adam
+    the decoder, which only reconstruction trains, learns at full speed from the first ramp step."""
+    alone, ramp = warmup
+    if step < alone:
+        return 0.0
+    return min(1.0, (step - alone + 1) / ramp) if ramp else 1.0
 
 
 # ----------------------------------------------------------------------------- distributed setup
@@ -71,8 +115,7 @@ def hardware_description(device: torch.device, world_size: int) -> str:
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
     else:
-        name = f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, " \
-               f"{torch.get_num_threads()} torch threads)"
+        name = f"CPU ({hardware.cpu_name()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"
     return f"{world_size} x {name}" if world_size > 1 else name
 
 
@@ -105,25 +148,45 @@ def weights_sha256(model) -> str:
 def raise_keyboard_interrupt(signum, frame):
     """A SIGTERM (e.g. from a job scheduler) is handled like Ctrl-C: save, then exit."""
     raise KeyboardInterrupt
-def evaluate(model, loader, spec, gamma, device) -> dict[str, float]:
-    """Mean loss terms over a data loader, in eval mode (z = posterior mean)."""
+
+
+def evaluate(model, loader, spec, beta, gamma, device) -> tuple[dict[str, float], dict[str, float]]:
+    """Mean loss terms over a data loader, in eval mode (z = posterior mean), and the Spearman
+    correlation of each regularized dim's mean with its attribute on the same data: the probe that
+    shows, while training, which attributes the latent space has learnt."""
     model.eval()
-    sums, count = {}, 0
+    sums, count, means, values = {}, 0, [], []
     with torch.no_grad():
         for inputs, attributes in loader:
-            terms = arvae_objective(model, inputs.to(device), attributes.to(device), spec.regularized_dims,
-                                    spec.beta, gamma, spec.delta).as_floats()
+            inputs, attributes = inputs.to(device), attributes.to(device)
+            terms = arvae_objective(model, inputs, attributes, spec.regularized_dims,
+                                    beta, gamma, spec.delta).as_floats()
             for key, value in terms.items():
                 sums[key] = sums.get(key, 0.0) + value * len(inputs)
             count += len(inputs)
+            means.append(model.encode(model.preprocess(inputs))[0][:, list(spec.regularized_dims)].float().cpu())
+            values.append(attributes.float().cpu())
     model.train()
-    return {key: value / count for key, value in sums.items()}
+    if not count:  # a tiny --max-items left no validation data
+        return {}, {}
+    means, values = torch.cat(means).numpy(), torch.cat(values).numpy()
+    finite = np.isfinite(values).all(axis=1)  # e.g. blank digits have no morphometrics
+    rho = metrics.spearman_rows(means[finite].T, values[finite].T)
+    return ({key: value / count for key, value in sums.items()},
+            {name: round(float(r), 4) for name, r in zip(spec.attribute_names, rho)})
 
 
 def train(spec, model_kind: str, args, rank: int, world_size: int, device: torch.device) -> Path:
-    out_dir = Path(args.output_dir) / spec.key / model_kind
+    """Train one model in its run folder; returns the folder of its finished (or interrupted) files."""
+    out_dir = Path(args.run_dir or Path(args.output_dir) / ".runs") / spec.key / model_kind
     is_main = rank == 0
-    gamma = spec.gamma_for(model_kind)
+    gamma = args.gamma if args.gamma is not None and model_kind == "arvae" else spec.gamma_for(model_kind)
+    beta = spec.beta if args.beta is None else args.beta
+    warmup = spec.warmup if args.warmup is None else args.warmup
+    free_bits = spec.free_bits if args.free_bits is None else args.free_bits
+    if isinstance(gamma, tuple) and len(gamma) != len(spec.attribute_names):
+        sys.exit(f"error: --gamma gives {len(gamma)} weights for {len(spec.attribute_names)} attributes "
+                 f"({', '.join(spec.attribute_names)})")
     batch_size = args.batch_size or spec.batch_size
     lr = args.lr or spec.lr
     epochs = args.epochs or spec.epochs
@@ -135,10 +198,12 @@ def train(spec, model_kind: str, args, rank: int, world_size: int, device: torch
     val_loader = torch.utils.data.DataLoader(val_set, batch_size=512)
     steps_per_epoch = max(1, len(train_set) // (batch_size * world_size))
     total_steps = min(epochs * steps_per_epoch, args.max_steps or math.inf)
+    scheduled_steps = spec.epochs * steps_per_epoch  # the registry's schedule at this batch size
 
     # model and optimizer
     torch.manual_seed(args.seed)
-    model = spec.model_class(**spec.model_kwargs).to(device)
+    model = spec.model_class(**spec.model_kwargs).to(device, memory_format=spec.model_class.memory_format)
+    autocast_dtype = PRECISIONS[args.precision]
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.999), eps=1e-8)
     state = {"step": 0, "wall_time_s": 0.0, "history": []}
     if args.resume:
@@ -163,19 +228,35 @@ def train(spec, model_kind: str, args, rank: int, world_size: int, device: torch
         return {
             "dataset": spec.key, "model": model_kind, "model_class": spec.model_class.__name__,
             "attribute_names": list(spec.attribute_names), "regularized_dims": list(spec.regularized_dims),
-            "hyperparameters": {"beta": spec.beta, "gamma": gamma, "delta": spec.delta, "lr": lr,
+            "hyperparameters": {"beta": beta, "gamma": gamma, "delta": spec.delta, "lr": lr, "warmup": list(warmup),
+                                "free_bits": free_bits,
                                 "batch_size": batch_size, "world_size": world_size},
             "data": {"source": train_set.source, "train_items": len(train_set), "val_items": len(val_set),
                      "data_dir": args.data_dir, "max_items": args.max_items},
             "steps": state["step"], "steps_per_epoch": steps_per_epoch,
             "epochs": round(state["step"] / steps_per_epoch, 3), "planned_steps": total_steps,
+            "scheduled_steps": scheduled_steps, "precision": args.precision,
             "seed": args.seed, "hardware": hardware_description(device, world_size),
             "torch": torch.__version__, "wall_time_s": round(wall_before + time.time() - started, 1),
             "final_train_losses": state["history"][-1]["train"] if state["history"] else None,
             "final_val_losses": val_terms, "complete": complete,
+            "final_val_spearman": state["history"][-1]["spearman"] if state["history"] else None,
             "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "command": "python train.py " + " ".join(sys.argv[1:]),
         }
+
+    def validate(epoch: int) -> dict:
+        """Validation losses and the Spearman probe, appended to the history and printed."""
+        if state["history"] and state["history"][-1]["step"] == state["step"]:
+            return state["history"][-1]["val"]
+        val_terms, spearman = evaluate(model, val_loader, spec, beta, gamma, device)
+        state["history"].append({"step": state["step"], "epoch": epoch, "train": dict(running), "val": val_terms,
+                                 "spearman": spearman, "wall_time_s": round(wall_before + time.time() - started, 1)})
+        if is_main:
+            progress.write(f"[{spec.key}/{model_kind}] epoch {epoch} step {state['step']}: val "
+                           + " ".join(f"{k}={v:.4g}" for k, v in val_terms.items())
+                           + " | spearman " + " ".join(f"{k}={v:.2f}" for k, v in spearman.items()))
+        return val_terms
 
     def save(complete=False, val_terms=None):
         if not is_main:
@@ -201,8 +282,10 @@ def train(spec, model_kind: str, args, rank: int, world_size: int, device: torch
                 inputs, attributes = train_set[order[step_in_epoch, rank]]
                 if data_digest is not None:
                     data_digest.update(order[step_in_epoch, rank].numpy().tobytes())
-                terms = arvae_objective(ddp_model, inputs.to(device), attributes.to(device),
-                                        spec.regularized_dims, spec.beta, gamma, spec.delta)
+                with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+                    terms = arvae_objective(ddp_model, inputs.to(device), attributes.to(device),
+                                            spec.regularized_dims, beta, gamma, spec.delta,
+                                            reconstruction_weight(state["step"], warmup), free_bits)
                 optimizer.zero_grad(set_to_none=True)
                 terms.total.backward()
                 optimizer.step()
@@ -213,14 +296,11 @@ def train(spec, model_kind: str, args, rank: int, world_size: int, device: torch
                 progress.set_postfix(epoch=epoch, recon=f"{running['reconstruction']:.3g}",
                                      kld=f"{running['kld']:.3g}", reg=f"{running['regularization']:.3g}",
                                      acc=f"{running['accuracy']:.3f}")
+                if args.eval_every and state["step"] % args.eval_every == 0:
+                    validate(epoch)
                 if state["step"] % args.checkpoint_every == 0:
                     save()
-            val_terms = evaluate(model, val_loader, spec, gamma, device)
-            state["history"].append({"step": state["step"], "epoch": epoch, "train": dict(running), "val": val_terms})
-            if is_main:
-                progress.write(f"[{spec.key}/{model_kind}] epoch {epoch} step {state['step']}: val "
-                               + " ".join(f"{k}={v:.4g}" for k, v in val_terms.items()))
-            save(complete=state["step"] >= total_steps, val_terms=val_terms)
+            save(complete=state["step"] >= total_steps, val_terms=validate(epoch))
     except KeyboardInterrupt:
         progress.close()
         save(val_terms=state["history"][-1]["val"] if state["history"] else None)
@@ -233,31 +313,24 @@ def train(spec, model_kind: str, args, rank: int, world_size: int, device: torch
     return out_dir
 
 
-# ----------------------------------------------------------------------------- Hub upload
-def push_to_hub(model_dir: Path, repo_id: str, spec, model_kind: str) -> None:
-    """Upload a trained model folder with a model card; offline or without a token, say so. The token
-    ($HF_TOKEN or the login cache) is read by huggingface_hub and never printed (:func:`arvae.hub.redact`)."""
-    from huggingface_hub import HfApi, get_token
+# ----------------------------------------------------------------------------- publishing
+def publish(run_model_dir: Path, published_dir: Path, overwrite: bool) -> bool:
+    """Copy a finished run's model files to ``published_dir`` (each file replaced atomically).
 
-    if get_token() is None:
-        print(f"not pushed: no Hugging Face token (set HF_TOKEN or run `hf auth login`); files stay in {model_dir}")
-        return
-    meta = checkpoint.read_metadata(model_dir)
-    card = (f"---\nlibrary_name: arvae\ntags: [ar-vae, vae, disentanglement]\n---\n"
-            f"# {spec.display_name} {model_kind}\n\nAttribute-regularized VAE (Pati & Lerch) trained by "
-            f"`train.py`. Regularized attributes and dims: "
-            + ", ".join(f"{a} -> z{d}" for a, d in zip(spec.attribute_names, spec.regularized_dims))
-            + f".\n\nData: {meta.get('data', {}).get('source')}. Steps: {meta.get('steps')} "
-              f"({meta.get('epochs')} epochs) on {meta.get('hardware')}.\n")
-    (model_dir / "README.md").write_text(card)
-    try:
-        api = HfApi()
-        api.create_repo(repo_id, exist_ok=True)
-        api.upload_folder(folder_path=str(model_dir), repo_id=repo_id, path_in_repo=f"{spec.key}/{model_kind}",
-                          allow_patterns=["config.json", "model.safetensors", "metadata.json", "README.md"])
-        print(f"pushed {model_dir} to https://huggingface.co/{repo_id}/tree/main/{spec.key}/{model_kind}")
-    except Exception as error:  # network down, auth refused, ...: the local files stay
-        print(hub.redact(f"not pushed to {repo_id}: {type(error).__name__}: {error}. Local files stay in {model_dir}"))
+    A run shortened below the registry's schedule does not replace a published model unless
+    ``overwrite``: a quick ``--max-steps 30`` try never clobbers the shipped checkpoints."""
+    meta = checkpoint.read_metadata(run_model_dir)
+    if not meta.get("complete"):
+        print(f"not published: the run in {run_model_dir} has not finished; continue it with --resume")
+        return False
+    shortened = meta["planned_steps"] < meta["scheduled_steps"]
+    if shortened and (published_dir / "model.safetensors").exists() and not overwrite:
+        print(f"not published: this run trained {meta['steps']:,} of the registry's {meta['scheduled_steps']:,} "
+              f"steps, so the model in {published_dir} is kept. Its files are in {run_model_dir}; "
+              f"pass --overwrite to replace the published model")
+        return False
+    checkpoint.publish_model(run_model_dir, published_dir)
+    return True
 
 
 # ----------------------------------------------------------------------------- main
@@ -270,11 +343,12 @@ def main(argv=None) -> None:
         for key in keys:
             for kind in kinds:
                 spec = registry.get(key)
-                model_dir = train(spec, kind, args, rank, world_size, device)
-                if rank == 0:
+                run_model_dir = train(spec, kind, args, rank, world_size, device)
+                model_dir = checkpoint.model_dir(args.output_dir, key, kind)
+                if rank == 0 and publish(run_model_dir, model_dir, args.overwrite):
                     print(f"saved {model_dir}")
                     if args.push_to_hub:
-                        push_to_hub(model_dir, args.push_to_hub, spec, kind)
+                        hub.push_to_hub(model_dir, args.push_to_hub, spec, kind)
     except KeyboardInterrupt:
         sys.exit(130)
     finally:

@@ -118,6 +118,13 @@ def save_model(model, directory: Path, metadata: dict) -> None:
     write_json(directory / METADATA_FILE, {**metadata, "weights_dtype": str(PUBLISHED_DTYPE).removeprefix("torch.")})
 
 
+def publish_model(source: Path, destination: Path) -> None:
+    """Copy a saved model's files (weights, config, then metadata) from a run folder to where it is
+    published, each replacing its old version atomically."""
+    for name in (*reversed(MODEL_FILES), METADATA_FILE):
+        _replace_atomically(destination, name, lambda tmp, name=name: shutil.copyfile(Path(source) / name, tmp))
+
+
 def save_training_state(directory: Path, model, optimizer, state: dict) -> None:
     """Model and optimizer tensors, and the rest of the state (step, epoch, ...) in the same
     safetensors file's header; a readable JSON copy beside it."""

@@ -18,9 +18,13 @@ def attribute_regularization(z: torch.Tensor, attributes: torch.Tensor, dims, de
     return (torch.tanh(delta * latent_diff) - torch.sign(attribute_diff)).abs().mean(dim=(0, 1))
 
 
-def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(q(z|x) || N(0, I)), summed over latent dims and averaged over the batch."""
-    return (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp())).sum(dim=1).mean()
+def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor, free_bits: float = 0.0) -> torch.Tensor:
+    """KL(q(z|x) || N(0, I)), summed over latent dims and averaged over the batch.
+
+    With ``free_bits`` > 0 each dim's batch-mean KL counts as at least that many nats ("free bits",
+    Kingma et al. 2016, not in the AR-VAE paper): a dim carries that much information unpenalized."""
+    per_dim = (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp())).mean(dim=0)   # (D,)
+    return per_dim.clamp(min=free_bits).sum() if free_bits else per_dim.sum()
 
 
 @dataclass
@@ -36,10 +40,13 @@ class LossTerms:
                 ("total", "reconstruction", "kld", "regularization", "accuracy")}
 
 
-def arvae_objective(model, inputs, attributes, dims, beta: float, gamma, delta: float) -> LossTerms:
+def arvae_objective(model, inputs, attributes, dims, beta: float, gamma, delta: float,
+                    reconstruction_weight: float = 1.0, free_bits: float = 0.0) -> LossTerms:
     """Eq. 9 on one mini-batch; ``gamma = 0`` gives the beta-VAE baseline (Eq. 5).
 
     ``gamma`` is one weight for every attribute, as in the paper, or one per attribute ``(L,)``.
+    ``reconstruction_weight`` scales the reconstruction term (a warm-up; 1 is the paper's objective);
+    ``free_bits`` is passed to :func:`kl_divergence` (0 is the paper's); ``kld`` reports the plain KL.
 
     ``model`` may be wrapped in DistributedDataParallel: its forward runs through the wrapper.
     """
@@ -50,7 +57,9 @@ def arvae_objective(model, inputs, attributes, dims, beta: float, gamma, delta: 
     reconstruction = core.reconstruction_loss(logits, x)
     kld = kl_divergence(mu, logvar)
     per_attribute = attribute_regularization(z, attributes.to(z.dtype), dims, delta)      # (L,)
-    total = reconstruction + beta * kld + (torch.as_tensor(gamma, dtype=z.dtype) * per_attribute).sum()
+    weighted_regularization = (torch.as_tensor(gamma, dtype=z.dtype) * per_attribute).sum()
+    penalized_kld = kl_divergence(mu, logvar, free_bits) if free_bits else kld
+    total = reconstruction_weight * reconstruction + beta * penalized_kld + weighted_regularization
     regularization = per_attribute.sum()
     with torch.no_grad():
         accuracy = core.reconstruction_accuracy(logits, x)

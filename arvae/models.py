@@ -46,6 +46,7 @@ class VAE(nn.Module, SafetensorsHubMixin, tags=HUB_TAGS, library_name="arvae",
     """Shared VAE logic; subclasses define ``encode``, ``decode_logits`` and the data domain."""
 
     latent_dim: int
+    memory_format = torch.contiguous_format  # the layout its weights train and run fastest in (CPU oneDNN)
 
     def forward(self, x: torch.Tensor):
         """Returns ``(logits, mu, logvar, z)``.
@@ -71,16 +72,14 @@ def prepare_for_inference(model):
     time, outputs equal to ~1e-6). Returns the same object. Meant for models that are only run
     (the app's store, the benchmark): their conv weights are no longer contiguous, which
     ``save_pretrained`` handles but a plain ``safetensors.torch.save_file`` of the state dict does not."""
-    model.eval()
-    if getattr(model, "domain", None) == "image":
-        model.to(memory_format=torch.channels_last)
-    return model
+    return model.eval().to(memory_format=model.memory_format)
 
 
 class ImageVAE(VAE):
     """Bernoulli decoder over binary images; inputs are uint8 0-255 or float in [0, 1]."""
 
     domain = "image"
+    memory_format = torch.channels_last
 
     @staticmethod
     def preprocess(inputs: torch.Tensor) -> torch.Tensor:

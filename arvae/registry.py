@@ -71,6 +71,10 @@ class DatasetSpec:
     gamma: float = 10.0  # AR-VAE only; the beta-VAE baseline uses gamma = 0
     delta: float = 1.0
     lr: float = 1e-4
+    # (steps without reconstruction, ramp steps): the reconstruction term weighted 0 for the first
+    # steps, then ramped linearly to 1 (a warm-up, not in the paper; (0, 0) is the paper's objective)
+    warmup: tuple[int, int] = (0, 0)
+    free_bits: float = 0.0  # nats per latent dim the KLD does not penalize (not in the paper: 0)
     batch_size: int = 128
     epochs: int = 100
     # the paper's medians over 10 seeds, read off its Figs. 3, 5 and 7: metric -> (AR-VAE, beta-VAE)

@@ -54,9 +54,10 @@ def test_both_ranks_end_with_identical_weights(ddp_run):
 
 def test_only_rank_zero_wrote_the_checkpoint_and_it_holds_the_shared_weights(ddp_run):
     out = ddp_run["out"]
-    folders = [p for p in out.rglob("*") if p.is_dir()]
-    assert [p.relative_to(out).as_posix() for p in folders] == ["mnist", "mnist/arvae"]
-    model_dir = out / "mnist" / "arvae"
+    folders = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_dir())
+    assert folders == [".runs", ".runs/mnist", ".runs/mnist/arvae", "mnist", "mnist/arvae"]
+    model_dir = out / ".runs" / "mnist" / "arvae"  # the run folder: the training state lives there
+    assert checkpoint.read_metadata(out / "mnist" / "arvae") == checkpoint.read_metadata(model_dir)
     metadata = checkpoint.read_metadata(model_dir)
     assert metadata["hyperparameters"]["world_size"] == 2 and metadata["steps"] == STEPS
     assert "2 x" in metadata["hardware"]

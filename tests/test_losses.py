@@ -78,3 +78,41 @@ def test_regularization_gradient_reaches_the_encoder_and_gamma_zero_is_beta_vae(
     torch.manual_seed(4)
     baseline = arvae_objective(model, images, attributes, (0, 1, 2, 3, 4), beta=4.0, gamma=0.0, delta=1.0)
     assert baseline.total.item() == pytest.approx((baseline.reconstruction + 4.0 * baseline.kld).item(), rel=1e-5)
+
+
+def test_per_attribute_gamma_and_reconstruction_weight_weigh_their_terms():
+    torch.manual_seed(0)
+    model = SpritesVAE().eval()  # eval: z is the posterior mean, so every call sees the same z
+    images = (torch.rand(8, 1, 64, 64) > 0.5).to(torch.uint8) * 255
+    attributes = torch.rand(8, 5)
+    dims = (0, 1, 2, 3, 4)
+    gammas = (1.0, 0.0, 3.0, 0.0, 2.0)
+    terms = arvae_objective(model, images, attributes, dims, beta=4.0, gamma=gammas, delta=1.0)
+    z = model.encode(model.preprocess(images))[0]
+    per_attribute = attribute_regularization(z, attributes, dims, 1.0)
+    expected = terms.reconstruction + 4.0 * terms.kld + (torch.tensor(gammas) * per_attribute).sum()
+    assert torch.allclose(terms.total, expected)
+    assert torch.allclose(terms.regularization, per_attribute.sum())
+    warm = arvae_objective(model, images, attributes, dims, beta=4.0, gamma=gammas, delta=1.0,
+                           reconstruction_weight=0.0)
+    assert torch.allclose(warm.total, expected - terms.reconstruction)
+
+
+def test_free_bits_leave_dims_under_the_floor_unpenalized_and_kld_reports_the_plain_kl():
+    mu = torch.tensor([[0.1, 2.0], [-0.1, 2.0]], requires_grad=True)  # dim 0: ~0.005 nats, dim 1: 2 nats
+    logvar = torch.zeros(2, 2)
+    plain = kl_divergence(mu, logvar)
+    floored = kl_divergence(mu, logvar, free_bits=0.5)
+    assert plain.item() == pytest.approx(0.005 + 2.0)
+    assert floored.item() == pytest.approx(0.5 + 2.0)  # dim 0 counts as 0.5 nats
+    floored.backward()
+    assert mu.grad[:, 0].abs().sum() == 0 and mu.grad[:, 1].abs().sum() > 0  # only dim 1 is penalized
+
+    model = SpritesVAE().eval()
+    images = (torch.rand(4, 1, 64, 64) > 0.5).to(torch.uint8) * 255
+    attributes = torch.rand(4, 5)
+    paper = arvae_objective(model, images, attributes, (0, 1, 2, 3, 4), beta=4.0, gamma=10.0, delta=1.0)
+    free = arvae_objective(model, images, attributes, (0, 1, 2, 3, 4), beta=4.0, gamma=10.0, delta=1.0,
+                           free_bits=100.0)
+    assert free.kld.item() == pytest.approx(paper.kld.item())
+    assert free.total.item() == pytest.approx(paper.total.item() + 4.0 * (100.0 * 10 - paper.kld.item()), rel=1e-5)

@@ -1,5 +1,6 @@
 """train.py end to end, as a maintainer runs it: a few CPU steps per dataset, then --resume."""
 import json
+import math
 import os
 import signal
 import subprocess
@@ -11,6 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from arvae import checkpoint, registry
 from helpers import write_tiny_mnist
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,7 +58,8 @@ def test_train_few_steps_then_resume(key, env, mnist_dir, tmp_path):
     assert metadata["weights_dtype"] == "float16"
     assert all(v.dtype == torch.float16 for v in weights_after_3.values() if v.is_floating_point())
 
-    resumed = run_train([*common, "--max-steps", "5", "--resume"], env)
+    # a run shorter than the registry's schedule replaces a published model only with --overwrite
+    resumed = run_train([*common, "--max-steps", "5", "--resume", "--overwrite"], env)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resuming at step 3" in resumed.stdout
     metadata = json.loads((model_dir / "metadata.json").read_text())
@@ -71,7 +74,8 @@ def test_resume_reproduces_an_uninterrupted_run(env, tmp_path):
     straight = run_train([*common, "--max-steps", "6", "--output-dir", str(tmp_path / "a")], env)
     assert straight.returncode == 0, straight.stderr[-3000:]
     run_train([*common, "--max-steps", "2", "--output-dir", str(tmp_path / "b")], env)
-    resumed = run_train([*common, "--max-steps", "6", "--resume", "--output-dir", str(tmp_path / "b")], env)
+    resumed = run_train([*common, "--max-steps", "6", "--resume", "--overwrite", "--output-dir", str(tmp_path / "b")],
+                        env)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     a = load_file(tmp_path / "a/sprites/beta-vae/model.safetensors")
     b = load_file(tmp_path / "b/sprites/beta-vae/model.safetensors")
@@ -87,7 +91,7 @@ def test_ctrl_c_saves_before_exiting(env, tmp_path):
         env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         # a test run started in the background (`pytest &`) has SIGINT ignored, and children inherit that
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    model_dir = tmp_path / "sprites" / "arvae"
+    model_dir = tmp_path / ".runs" / "sprites" / "arvae"  # the default run folder
     deadline = time.time() + 180
     while not (model_dir / "training_state.json").exists() and process.poll() is None and time.time() < deadline:
         time.sleep(0.2)
@@ -98,6 +102,65 @@ def test_ctrl_c_saves_before_exiting(env, tmp_path):
     metadata = json.loads((model_dir / "metadata.json").read_text())
     assert metadata["steps"] >= 5 and not metadata["complete"]
     assert f"saved step {metadata['steps']}" in stdout
+    assert not (tmp_path / "sprites").exists()  # an interrupted run publishes nothing
+
+
+def test_bf16_run_trains_and_its_checkpoint_loads_in_fp32(env, tmp_path):
+    result = run_train(["--dataset", "sprites", "--model", "arvae", "--device", "cpu", "--max-items", "256",
+                        "--batch-size", "16", "--max-steps", "3", "--precision", "bf16",
+                        "--output-dir", str(tmp_path)], env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    model, metadata = checkpoint.load_trained(registry.get("sprites"), "arvae", tmp_path)
+    assert metadata["precision"] == "bf16" and metadata["steps"] == 3
+    assert all(math.isfinite(v) for v in metadata["final_val_losses"].values())
+    assert all(math.isfinite(v) for v in metadata["final_train_losses"].values())
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    decoded = model.generate(torch.zeros(2, model.latent_dim))
+    assert decoded.dtype == torch.float32 and torch.isfinite(decoded).all()
+
+
+def test_shortened_run_keeps_the_published_model_unless_overwrite(env, tmp_path):
+    common = ["--dataset", "sprites", "--model", "beta-vae", "--device", "cpu", "--max-items", "256",
+              "--batch-size", "16", "--max-steps", "2", "--output-dir", str(tmp_path)]
+    published = tmp_path / "sprites" / "beta-vae" / "model.safetensors"
+    first = run_train(common, env)  # nothing published yet: a short run may fill the empty folder
+    assert first.returncode == 0 and published.exists(), first.stderr[-3000:]
+    shipped = published.read_bytes()
+
+    second = run_train([*common, "--seed", "1"], env)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "not published" in second.stdout and "--overwrite" in second.stdout
+    assert published.read_bytes() == shipped
+    assert (tmp_path / ".runs" / "sprites" / "beta-vae" / "model.safetensors").read_bytes() != shipped
+
+    third = run_train([*common, "--seed", "1", "--overwrite"], env)
+    assert third.returncode == 0, third.stderr[-3000:]
+    assert published.read_bytes() != shipped
+    assert checkpoint.read_metadata(published.parent)["seed"] == 1
+
+
+def test_validation_probe_logs_each_attributes_spearman(env, tmp_path):
+    result = run_train(["--dataset", "sprites", "--model", "arvae", "--device", "cpu", "--max-items", "512",
+                        "--batch-size", "16", "--max-steps", "4", "--eval-every", "2",
+                        "--gamma", "20,10,20,10,10", "--warmup", "1,2", "--free-bits", "0.5",
+                        "--output-dir", str(tmp_path)], env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    state = checkpoint.read_training_state(tmp_path / ".runs" / "sprites" / "arvae")
+    assert [entry["step"] for entry in state["history"]] == [2, 4]
+    spec = registry.get("sprites")
+    for entry in state["history"]:
+        assert set(entry["spearman"]) == set(spec.attribute_names)
+        assert all(-1 <= rho <= 1 for rho in entry["spearman"].values())
+    metadata = checkpoint.read_metadata(tmp_path / "sprites" / "arvae")
+    assert metadata["hyperparameters"]["gamma"] == [20, 10, 20, 10, 10]
+    assert metadata["hyperparameters"]["warmup"] == [1, 2] and metadata["hyperparameters"]["free_bits"] == 0.5
+    assert metadata["final_val_spearman"] == state["history"][-1]["spearman"]
+
+
+def test_gamma_of_the_wrong_length_fails_clearly(env, tmp_path):
+    result = run_train(["--dataset", "sprites", "--model", "arvae", "--device", "cpu", "--max-items", "256",
+                        "--max-steps", "1", "--gamma", "1,2", "--output-dir", str(tmp_path)], env)
+    assert result.returncode == 1 and "--gamma gives 2 weights for 5 attributes" in result.stderr
 
 
 def test_push_to_hub_without_token_keeps_local_files(env, tmp_path):
@@ -113,3 +176,14 @@ def test_push_to_hub_without_token_keeps_local_files(env, tmp_path):
 def test_bad_arguments_fail_clearly(env):
     result = run_train(["--dataset", "cifar"], env)
     assert result.returncode == 2 and "invalid choice" in result.stderr
+
+
+def test_reconstruction_warmup_is_off_then_ramps_linearly_to_full_weight():
+    import train
+
+    assert train.reconstruction_weight(0, (0, 0)) == 1.0  # the paper's objective
+    weights = [train.reconstruction_weight(step, (3, 4)) for step in range(9)]
+    assert weights == [0.0, 0.0, 0.0, 0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
+    assert train.parse_warmup("1500,3000") == (1500, 3000)
+    with pytest.raises(ValueError):
+        train.parse_warmup("-1,3")
