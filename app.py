@@ -28,7 +28,8 @@ import time
 import gradio as gr
 import torch
 
-from arvae.explorer import explorers, metrics_markdown
+from arvae.evaluate import metrics_markdown
+from arvae.explorer import explorers
 from arvae.samples import checkpoints_root
 from arvae.ui import VIEWS
 from arvae.ui.common import LIGHT

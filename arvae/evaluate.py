@@ -5,11 +5,19 @@
 Writes ``<checkpoints>/<dataset>/metrics.json`` and prints a table. Metrics: Interpretability,
 Modularity, MIG, SAP, SCC (per attribute and their mean), reconstruction accuracy, traversal
 monotonicity (mean Spearman correlation between a traversed latent value and the attribute
-measured on what was decoded), and, for MNIST, content preservation by a digit classifier.
+measured on what was decoded), and content preservation where the registry gives a classifier
+(MNIST digits, sprites shapes).
+
+The disentanglement metrics are computed twice: on posterior means (the top-level fields) and, as
+the reference code does (its trainers feed sampled latents z~ = mu + sigma * eps to the metrics),
+on one sampled latent per held-out input (``sampled_latents``, seeded). Which latent dim stands for
+an attribute is, for the beta-VAE, the dim of highest mutual information with it on posterior means
+(``attribute_dims``); the per-attribute ``highest_mi_dim`` is what Interpretability reads.
 """
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 from pathlib import Path
 
@@ -21,6 +29,7 @@ from arvae import checkpoint, metrics, registry, traversal
 MODEL_KINDS = registry.MODEL_KINDS
 TABLE_METRICS = ("interpretability", "modularity", "mig", "sap", "scc", "reconstruction_accuracy",
                  "traversal_monotonicity")
+SAMPLED_METRICS = ("interpretability", "modularity", "mig", "sap", "scc")  # also computed on z~
 
 
 def held_out_sample(spec, split: str, num_samples: int | None, data_dir=None, seed: int = 0):
@@ -43,6 +52,23 @@ def reconstruction_accuracy(model, inputs: torch.Tensor, batch_size: int = 512) 
     return correct / total
 
 
+@torch.no_grad()
+def sample_latents(model, inputs: torch.Tensor, seed: int, batch_size: int = 512) -> torch.Tensor:
+    """One z~ = mu + sigma * eps per input (the reference protocol), reproducible by ``seed``."""
+    model.eval()
+    generator = torch.Generator().manual_seed(seed)
+    samples = []
+    for start in range(0, len(inputs), batch_size):
+        mu, logvar = model.encode(model.preprocess(inputs[start:start + batch_size]))
+        samples.append(mu + torch.randn(mu.shape, generator=generator) * (0.5 * logvar).exp())
+    return torch.cat(samples)
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries the metrics depend on, recorded beside them."""
+    return {name: importlib.metadata.version(name) for name in ("numpy", "scipy", "scikit-learn", "torch")}
+
+
 def traversal_monotonicity(model, spec, latents: torch.Tensor, dims, steps: int = 9) -> dict:
     """Mean Spearman correlation between latent value and measured attribute along traversals."""
     values, measured = traversal.traverse_and_measure(model, spec.measure, latents, dims, steps)
@@ -51,13 +77,18 @@ def traversal_monotonicity(model, spec, latents: torch.Tensor, dims, steps: int 
     return {"mean": float(np.mean(list(per_attribute.values()))), "per_attribute": per_attribute}
 
 
-def evaluate_model(spec, model_kind: str, data, root, mi_estimator: str, traversal_inputs: int = 100) -> dict:
+def evaluate_model(spec, model_kind: str, data, root, mi_estimator: str, traversal_inputs: int = 100,
+                   seed: int = 0) -> dict:
     model, meta = checkpoint.load_trained(spec, model_kind, root)
     latents = traversal.encode(model, data.inputs)
     attributes = data.attributes.numpy().astype(np.float64)
     finite = np.isfinite(attributes).all(axis=1)  # e.g. blank digits have no morphometrics
     result = metrics.compute_all(latents.numpy()[finite], attributes[finite], list(spec.attribute_names),
                                  estimator=mi_estimator)
+    sampled = sample_latents(model, data.inputs, seed).numpy()[finite]
+    result["sampled_latents"] = {**metrics.compute_all(sampled, attributes[finite], list(spec.attribute_names),
+                                                       estimator=mi_estimator),
+                                 "num_samples": int(finite.sum()), "samples_per_input": 1}
     dims = (list(spec.regularized_dims) if model_kind == "arvae" else
             metrics.attribute_dims_by_mutual_information(latents.numpy()[finite], attributes[finite],
                                                          estimator=mi_estimator))
@@ -82,28 +113,68 @@ def format_table(spec, results: dict) -> str:
     return "\n".join(rows)
 
 
-def markdown_report(root="checkpoints") -> str:
-    """One markdown table of every dataset's metrics.json beside the paper's medians."""
-    rows = ["| dataset | metric | AR-VAE | β-VAE | paper AR-VAE | paper β-VAE |", "| --- | --- | --- | --- | --- | --- |"]
+METRIC_LABELS = {"interpretability": "Interpretability", "mig": "MIG", "sap": "SAP", "scc": "SCC",
+                 "modularity": "Modularity", "reconstruction_accuracy": "Reconstruction %",
+                 "traversal_monotonicity": "Traversal monotonicity"}
+MODEL_HEADINGS = {"arvae": "AR-VAE", "beta-vae": "β-VAE"}
+
+
+def _cell(value, percent: bool = False) -> str:
+    if not isinstance(value, (int, float)):
+        return "—"
+    return f"{100 * value:.2f}" if percent else f"{value:.3f}"
+
+
+def metrics_markdown(root="checkpoints") -> str:
+    """Every dataset's ``<root>/<key>/metrics.json`` as one markdown table per dataset, beside the
+    paper's medians: the disentanglement metrics on posterior means and on sampled latents, then
+    reconstruction, traversal monotonicity and content preservation. The app's About tab and
+    ``python -m arvae.evaluate --markdown`` (the README's table) show this."""
+    parts = []
     for spec in registry.DATASETS.values():
         path = Path(root) / spec.key / "metrics.json"
-        if not path.exists():
-            rows.append(f"| {spec.display_name} | not evaluated yet | | | | |")
-            continue
-        results = json.loads(path.read_text())
-        for name in TABLE_METRICS:
-            paper = spec.paper_medians.get(name)
-            paper_cells = f"{paper[0]:.3f} | {paper[1]:.3f}" if paper else "– | –"
-            rows.append(f"| {spec.display_name} | {name} | {results['arvae'][name]:.3f} | "
-                        f"{results['beta-vae'][name]:.3f} | {paper_cells} |")
-        for part in ("reconstructions", "traversals"):  # MNIST: digit classifier accuracy (Sect. 5.3)
-            if "content_preservation" in results["arvae"]:
-                paper = spec.paper_medians.get(f"content_preservation_{part}")
-                paper_cells = f"{paper[0]:.3f} | {paper[1]:.3f}" if paper else "– | –"
-                rows.append(f"| {spec.display_name} | content preservation ({part}) | "
-                            f"{results['arvae']['content_preservation'][part]:.3f} | "
-                            f"{results['beta-vae']['content_preservation'][part]:.3f} | {paper_cells} |")
-    return "\n".join(rows)
+        data, note = {}, ""
+        try:
+            data = json.loads(path.read_text()) if path.is_file() else {}
+        except (OSError, ValueError) as error:
+            note = f" (unreadable metrics.json: {error})"
+        parts.append(f"#### {spec.display_name}")
+        if not data:
+            parts.append(f"*Not evaluated yet*{note} -- run `python -m arvae.evaluate --dataset {spec.key}`. "
+                         "Paper medians shown for reference.")
+        rows = ["| metric | " + " | ".join(f"{MODEL_HEADINGS[k]} (here)" for k in MODEL_KINDS) + " | "
+                + " | ".join(f"{MODEL_HEADINGS[k]} (paper)" for k in MODEL_KINDS) + " |",
+                "|---|" + "---|" * 2 * len(MODEL_KINDS)]
+
+        def row(label, paper_key, value_of, percent=False):
+            here = [_cell(value_of(data[kind]), percent) if kind in data else "not evaluated yet"
+                    for kind in MODEL_KINDS]
+            paper = spec.paper_medians.get(paper_key)
+            if paper is None and all(cell in ("—", "not evaluated yet") for cell in here):
+                return
+            paper_cells = [_cell(v, percent) for v in paper] if paper else ["—"] * len(MODEL_KINDS)
+            rows.append(f"| {label} | " + " | ".join(here + paper_cells) + " |")
+
+        for name, label in METRIC_LABELS.items():
+            row(label, name, lambda result: result.get(name), percent=name == "reconstruction_accuracy")
+        for name in SAMPLED_METRICS:  # the reference protocol: one sampled z~ per input
+            if "sampled_latents" in data.get("arvae", {}):
+                row(f"{METRIC_LABELS[name]} (sampled z̃)", name,
+                    lambda result: result.get("sampled_latents", {}).get(name))
+        for part in data.get("arvae", {}).get("content_preservation", {}):  # classifier accuracy (Sect. 5.3)
+            row(f"Content preservation ({part})", f"content_preservation_{part}",
+                lambda result: result.get("content_preservation", {}).get(part))
+        parts.append("\n".join(rows))
+        evaluated = data.get("evaluated_on", {})
+        if evaluated:
+            trained = [f"{MODEL_HEADINGS[kind]}: {meta.get('steps')} steps ({meta.get('epochs')} epochs) on "
+                       f"{meta.get('hardware')}" for kind in MODEL_KINDS
+                       if (meta := data.get(kind, {}).get("checkpoint") or {})]
+            parts.append(f"<sub>Evaluated on {evaluated.get('num_samples')} {evaluated.get('split')} items, "
+                         f"MI estimator {evaluated.get('mi_estimator')}. {'; '.join(trained)}.</sub>")
+    parts.append("<sub>Paper values are medians over ten seeds read off Figs. 3, 5 and 7 of the paper "
+                 "(reconstruction in %).</sub>")
+    return "\n\n".join(parts)
 
 
 def main(argv=None) -> None:
@@ -117,20 +188,21 @@ def main(argv=None) -> None:
                         help="mutual information estimator: k-NN as in the paper's code, or 20-bin histograms")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--markdown", action="store_true",
-                        help="only print the committed metrics of all datasets as a markdown table")
+                        help="only print the committed metrics of all datasets as markdown tables")
     args = parser.parse_args(argv)
     if args.markdown:
-        print(markdown_report(args.checkpoints))
+        print(metrics_markdown(args.checkpoints))
         return
     keys = list(registry.DATASETS) if args.dataset == "all" else [args.dataset]
     for key in keys:
         spec = registry.get(key)
         torch.manual_seed(args.seed)
         data = held_out_sample(spec, args.split, args.num_samples or None, args.data_dir, args.seed)
-        results = {kind: evaluate_model(spec, kind, data, args.checkpoints, args.mi_estimator)
+        results = {kind: evaluate_model(spec, kind, data, args.checkpoints, args.mi_estimator, seed=args.seed)
                    for kind in MODEL_KINDS}
         results["evaluated_on"] = {"split": args.split, "num_samples": len(data), "source": data.source,
-                                   "seed": args.seed, "mi_estimator": args.mi_estimator}
+                                   "seed": args.seed, "mi_estimator": args.mi_estimator,
+                                   "libraries": library_versions()}
         checkpoint.write_json(Path(args.checkpoints) / key / "metrics.json", results)
         print(format_table(spec, results), end="\n\n")
 

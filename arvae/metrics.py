@@ -309,13 +309,8 @@ def attribute_dims_by_mutual_information(
     return [int(d) for d in np.argmax(_mi_matrix(z, a, estimator, n_bins), axis=0)]
 
 
-def interpretability(
-    latents,
-    attributes,
-    attribute_names: Sequence[str],
-    estimator: str = "histogram",
-    n_bins: int = N_BINS,
-) -> dict:
+def interpretability(latents, attributes, attribute_names: Sequence[str], estimator: str = "histogram",
+                     n_bins: int = N_BINS) -> dict:
     """Interpretability (Adel et al. 2018): ``{name: R^2, ..., "mean": mean R^2}``.
 
     Per attribute: R^2 of a 1-D linear regression of the attribute on the
@@ -377,13 +372,8 @@ def _check_names(attribute_names: Sequence[str], n_attr: int) -> list[str]:
     return names
 
 
-def compute_all(
-    latents,
-    attributes,
-    attribute_names: Sequence[str],
-    estimator: str = "histogram",
-    n_bins: int = N_BINS,
-) -> dict:
+def compute_all(latents, attributes, attribute_names: Sequence[str], estimator: str = "histogram",
+                n_bins: int = N_BINS) -> dict:
     """All five metrics plus per-attribute details, JSON-serializable.
 
     Returns ``{"interpretability", "modularity", "mig", "sap", "scc": float,

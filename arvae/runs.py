@@ -1,0 +1,75 @@
+"""Summarize training runs from their run folders: the table of a recipe experiment.
+
+    python -m arvae.runs RUN_MODEL_DIR [RUN_MODEL_DIR ...] [--every 500]
+
+Each ``RUN_MODEL_DIR`` is a ``<run-dir>/<dataset>/<model>/`` folder written by ``train.py``. Its
+training state holds the validation probe of every ``--eval-every`` step (the Spearman correlation
+of each regularized dim's posterior mean with its attribute, on the validation split) and its
+metadata the configuration; this prints one markdown row per probe.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from arvae import checkpoint
+
+
+def recipe(metadata: dict) -> str:
+    """The hyperparameters a run was trained with, in one cell."""
+    hp = metadata.get("hyperparameters", {})
+    gamma = hp.get("gamma")
+    gamma = "/".join(f"{g:g}" for g in gamma) if isinstance(gamma, list) else f"{gamma:g}"
+    extras = []
+    if any(hp.get("warmup", [0, 0])):
+        extras.append("no reconstruction for {:,} steps, ramp over {:,}".format(*hp["warmup"]))
+    if hp.get("free_bits"):
+        extras.append(f"free bits {hp['free_bits']:g}")
+    return ", ".join([f"{metadata.get('model')} lr {hp.get('lr'):g}, β {hp.get('beta'):g}, γ {gamma}", *extras,
+                      metadata.get("precision", "fp32"), f"{metadata['data']['train_items']:,} items"])
+
+
+def summary_rows(run_model_dir, every: int = 0) -> list[dict]:
+    """One row per logged probe of a run (every ``every`` steps only, when given, plus the last)."""
+    directory = Path(run_model_dir)
+    state = checkpoint.read_training_state(directory)
+    if state is None:
+        raise FileNotFoundError(f"no training state in {directory}: not a run folder of train.py")
+    metadata = checkpoint.read_metadata(directory)
+    history = [entry for entry in state["history"] if "spearman" in entry]
+    rows = []
+    for index, entry in enumerate(history):
+        if every and entry["step"] % every and index != len(history) - 1:
+            continue
+        rows.append({"run": directory.parent.parent.name, "recipe": recipe(metadata), "step": entry["step"],
+                     "wall_time_s": entry.get("wall_time_s"),
+                     "spearman": {name: entry["spearman"][name] for name in metadata["attribute_names"]},
+                     "accuracy": entry["val"].get("accuracy")})
+    return rows
+
+
+def markdown(rows: list[dict]) -> str:
+    names = list(rows[0]["spearman"]) if rows else []
+    lines = ["| run | recipe | step | wall time | recon. acc. | " + " | ".join(f"ρ {n}" for n in names) + " |",
+             "| --- | --- | ---: | ---: | ---: | " + " | ".join("---:" for _ in names) + " |"]
+    for row in rows:
+        wall = f"{row['wall_time_s'] / 60:.0f} min" if row["wall_time_s"] is not None else "–"
+        lines.append(f"| {row['run']} | {row['recipe']} | {row['step']:,} | {wall} | {row['accuracy']:.4f} | "
+                     + " | ".join(f"{row['spearman'][n]:.2f}" for n in names) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run_model_dirs", nargs="+", help="<run-dir>/<dataset>/<model> folders")
+    parser.add_argument("--every", type=int, default=0, help="only probes at multiples of this step (and the last)")
+    args = parser.parse_args(argv)
+    try:
+        rows = [row for directory in args.run_model_dirs for row in summary_rows(directory, args.every)]
+    except FileNotFoundError as error:
+        parser.error(str(error))
+    print(markdown(rows))
+
+
+if __name__ == "__main__":
+    main()
