@@ -46,14 +46,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--max-steps", type=int, help="stop after this many optimizer steps in total")
     parser.add_argument("--batch-size", type=int, help="default: the registry's batch size")
     parser.add_argument("--lr", type=float, help="default: the registry's learning rate (1e-4)")
-    parser.add_argument("--free-bits", type=float, help="nats per latent dim the KLD leaves unpenalized; "
-                                                        "default: the registry's")
-    parser.add_argument("--warmup", type=parse_warmup, metavar="ALONE,RAMP",
-                        help="steps without the reconstruction term, then steps of a linear ramp of it to full "
-                             "weight; default: the registry's")
     parser.add_argument("--beta", type=float, help="KL weight; default: the registry's")
     parser.add_argument("--gamma", type=parse_gamma, help="AR-VAE's regularization weight, one value or one per "
                                                           "attribute (comma-separated); default: the registry's")
+    parser.add_argument("--warmup", type=parse_warmup, metavar="ALONE,RAMP",
+                        help="steps without the reconstruction term, then steps of a linear ramp of it to full "
+                             "weight; default: the registry's")
+    parser.add_argument("--free-bits", type=float, help="nats per latent dim the KLD leaves unpenalized; "
+                                                        "default: the registry's")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--data-dir", help="dataset files (MNIST IDX folder, dSprites npz, folk-rnn ABC file)")
     parser.add_argument("--max-items", type=int, help="cap the training data (images, or pieces for music)")
@@ -64,7 +64,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--precision", default="fp32", choices=list(PRECISIONS),
                         help="bf16: bfloat16 autocast for the forward pass (losses, weights and optimizer stay fp32)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--resume", action="store_true", help="continue from <output-dir>/<dataset>/<model>")
+    parser.add_argument("--resume", action="store_true", help="continue the run in <run-dir>/<dataset>/<model>")
     parser.add_argument("--checkpoint-every", type=int, default=500, help="optimizer steps between checkpoints")
     parser.add_argument("--eval-every", type=int,
                         help="optimizer steps between validation probes (default: each epoch)")
