@@ -3,6 +3,7 @@ over a latent plane (Figs. 12/13). Pure functions of arrays."""
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -99,4 +100,94 @@ def surface_figure(surface, values, attribute: str, dim_x: int, dim_y: int, curr
         yaxis=dict(title=f"z[{dim_y}]"),
         height=520, margin=dict(l=60, r=20, t=60, b=50), template="plotly_white",
     )
+    return fig
+
+
+def controllability_figure(values, measured_by_model: dict, summaries: dict, attribute_names, title=None):
+    """The controllability panel: a row per attribute, a column per model; every held-out sweep as
+    a thin line (x = the requested position on the attribute's dim, y = the attribute measured on
+    the decoding), their median bold; subplot titles give the mean Spearman rho and the share of
+    monotonic sweeps. ``measured_by_model``: model label -> ``(L, N, S)``; ``summaries``: model
+    label -> :meth:`arvae.control.Controllability.summary`."""
+    go, make_subplots = _go()
+    models, names = list(measured_by_model), list(attribute_names)
+    titles = [f"{model}: {pretty_name(a)} · z[{summaries[model][a]['dim']}]<br>ρ = {summaries[model][a]['spearman']:+.2f},"
+              f" monotonic {100 * summaries[model][a]['monotonic_share']:.0f} %" for a in names for model in models]
+    fig = make_subplots(rows=len(names), cols=len(models), subplot_titles=titles, horizontal_spacing=0.1,
+                        vertical_spacing=0.5 / max(len(names), 1))
+    values = np.asarray(values, dtype=float)
+    for m, model in enumerate(models):
+        measured = np.asarray(measured_by_model[model], dtype=float)
+        for l, attr in enumerate(names):
+            where = dict(row=l + 1, col=m + 1)
+            sweeps = measured[l]
+            xs = np.concatenate([np.append(values, np.nan)] * len(sweeps))
+            ys = np.concatenate([np.append(s, np.nan) for s in sweeps])
+            fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color=COLORS[l % len(COLORS)], width=1),
+                                     opacity=0.25, hoverinfo="skip", showlegend=False, name=f"{model} {attr} sweeps"),
+                          **where)
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                median = np.nanmedian(sweeps, axis=0)
+            fig.add_trace(go.Scatter(x=values, y=median, mode="lines+markers", showlegend=False,
+                                     line=dict(color=COLORS[l % len(COLORS)], width=3, **MODEL_STYLES.get(model, {})),
+                                     name=f"{model} {attr} median",
+                                     hovertemplate=f"{model}<br>z = %{{x:.2f}}<br>median {pretty_name(attr)} = "
+                                                   "%{y:.3f}<extra></extra>"), **where)
+            fig.update_xaxes(title_text=f"requested z[{summaries[model][attr]['dim']}]", title_standoff=2, **where)
+    fig.update_annotations(font_size=12)
+    fig.update_layout(title=title, height=230 * len(names) + 80, template="plotly_white",
+                      margin=dict(l=50, r=20, t=90 if title else 60, b=40))
+    return fig
+
+
+def pad_figure(pad, current=None, title=None):
+    """The attribute pad's measurements: a heatmap per attribute over the pad's plane (x = the first
+    attribute's dim, y = the second's), the current code marked with a cross."""
+    go, make_subplots = _go()
+    (ax, ay), (dx, dy) = pad.attributes, pad.dims
+    values = np.asarray(pad.values, dtype=float)
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.16,
+                        subplot_titles=[f"measured {pretty_name(ax)}", f"measured {pretty_name(ay)}"])
+    for i, (name, colorbar_x) in enumerate(((ax, 0.42), (ay, 1.0))):
+        fig.add_trace(go.Heatmap(
+            z=np.asarray(pad.measured[::-1, :, i], dtype=float), x=values, y=values, colorscale="Viridis",
+            colorbar=dict(x=colorbar_x, len=0.9, thickness=12), name=pretty_name(name),
+            hovertemplate=f"z[{dx}] = %{{x:.2f}}<br>z[{dy}] = %{{y:.2f}}<br>{pretty_name(name)} = %{{z:.3f}}<extra></extra>",
+        ), row=1, col=i + 1)
+        if current is not None:
+            fig.add_trace(go.Scatter(x=[float(current[0])], y=[float(current[1])], mode="markers", showlegend=False,
+                                     name="current code", marker=dict(symbol="x-thin", size=14,
+                                                                      line=dict(width=3, color="#E42828"))),
+                          row=1, col=i + 1)
+        fig.update_xaxes(title_text=f"z[{dx}] ({pretty_name(ax)})", row=1, col=i + 1)
+        fig.update_yaxes(title_text=f"z[{dy}] ({pretty_name(ay)})", row=1, col=i + 1)
+    fig.update_layout(title=title, height=380, template="plotly_white", margin=dict(l=60, r=20, t=70, b=50))
+    return fig
+
+
+def melody_curves_figure(edit, attribute_names, title=None):
+    """Per attribute with a curve: the requested position on its dim over the bars (right axis) and
+    the attribute measured on every bar before and after the edit."""
+    go, make_subplots = _go()
+    names = [n for n in attribute_names if n in edit.curves]
+    if not names:
+        names = list(attribute_names)
+    index = list(attribute_names)
+    bars = np.arange(1, len(edit.edited) + 1)
+    fig = make_subplots(rows=1, cols=len(names), subplot_titles=[pretty_name(n) for n in names],
+                        specs=[[{"secondary_y": True}] * len(names)], horizontal_spacing=0.12)
+    for c, name in enumerate(names):
+        l = index.index(name)
+        where = dict(row=1, col=c + 1)
+        fig.add_trace(go.Scatter(x=bars, y=edit.measured_before[:, l], mode="lines+markers", name="before",
+                                 line=dict(color="#9AA0B4", width=2), showlegend=c == 0), **where)
+        fig.add_trace(go.Scatter(x=bars, y=edit.measured_after[:, l], mode="lines+markers", name="after",
+                                 line=dict(color=COLORS[l % len(COLORS)], width=3), showlegend=c == 0), **where)
+        if name in edit.curves:
+            fig.add_trace(go.Scatter(x=bars, y=edit.curves[name], mode="lines", name="requested z",
+                                     line=dict(color="#222", dash="dot"), showlegend=c == 0), secondary_y=True, **where)
+        fig.update_xaxes(title_text="bar", **where)
+    fig.update_layout(title=title, height=320, template="plotly_white", margin=dict(l=50, r=50, t=70, b=40),
+                      legend=dict(orientation="h", y=1.18))
     return fig

@@ -33,9 +33,11 @@ def _pitch_ticks(lo: int, hi: int, max_labels: int = 8) -> tuple[list[int], list
 
 
 def _add_piano_roll(fig, go, tokens, row=None, col=None, measure_labels=None, color=COLORS[0], name="notes",
-                    max_labels: int = 8, shapes: list | None = None):
+                    max_labels: int = 8, shapes: list | None = None, pitch_range: tuple[int, int] | None = None):
     """Piano-roll traces (one bar per note) and eighth-note/measure lines into ``fig`` (a subplot).
-    The measure lines go into ``shapes`` when given (the caller adds them all at once: faster)."""
+    The measure lines go into ``shapes`` when given (the caller adds them all at once: faster). The
+    pitch axis fits the notes, or spans ``pitch_range`` (MIDI low, high) whatever the notes. A single
+    measure is labelled by beats: it may be any bar of a piece."""
     arr = as_measures(tokens)
     notes = measure_notes(arr)
     where = {} if row is None else dict(row=row, col=col)
@@ -45,7 +47,7 @@ def _add_piano_roll(fig, go, tokens, row=None, col=None, measure_labels=None, co
     pitches = [p for *_, p in notes]
     custom = [[midi_name(p), m + 1, (s - 4 * m) + 1, e - s] for (m, s, e, p) in notes]
     label_of = (lambda m: measure_labels[m]) if measure_labels is not None else (lambda m: f"measure {m + 1}")
-    hover_measure = [label_of(m) for m, *_ in notes]
+    hover_measure = [label_of(m) if n_measures > 1 or measure_labels is not None else "this measure" for m, *_ in notes]
     fig.add_trace(go.Bar(
         x=durations, y=pitches, base=starts, orientation="h", width=0.85, name=name,
         marker=dict(color=color, line=dict(color="white", width=1.5)),
@@ -56,7 +58,9 @@ def _add_piano_roll(fig, go, tokens, row=None, col=None, measure_labels=None, co
     ), **where)
     lo = min(pitches) - 2 if pitches else 60
     hi = max(pitches) + 2 if pitches else 72
-    if hi - lo < 12:
+    if pitch_range is not None:
+        lo, hi = pitch_range
+    elif hi - lo < 12:
         pad = (12 - (hi - lo)) / 2
         lo, hi = int(math.floor(lo - pad)), int(math.ceil(hi + pad))
     lo, hi = max(lo, PITCH_LOW - 2), min(hi, PITCH_HIGH + 2)
@@ -64,9 +68,11 @@ def _add_piano_roll(fig, go, tokens, row=None, col=None, measure_labels=None, co
     total = 4.0 * n_measures
     fig.update_yaxes(range=[lo - 0.5, hi + 0.5], tickvals=tickvals, ticktext=ticktext, title_text="pitch",
                      showgrid=True, gridcolor="rgba(0,0,0,0.06)", zeroline=False, **where)
+    single = n_measures == 1 and measure_labels is None
     fig.update_xaxes(
-        range=[0, total], tickvals=[4 * m + 2 for m in range(n_measures)],
-        ticktext=[label_of(m) for m in range(n_measures)], showgrid=False, zeroline=False,
+        range=[0, total], tickvals=[0.5, 1.5, 2.5, 3.5] if single else [4 * m + 2 for m in range(n_measures)],
+        ticktext=[f"beat {b}" for b in range(1, 5)] if single else [label_of(m) for m in range(n_measures)],
+        showgrid=False, zeroline=False,
         minor=dict(tick0=0, dtick=0.5, showgrid=True, gridcolor="rgba(0,0,0,0.10)", gridwidth=1), **where)
     # measure separators, added in one go (plotly's add_vline per line takes ~70 ms each)
     if row is None:
@@ -84,12 +90,14 @@ def _add_piano_roll(fig, go, tokens, row=None, col=None, measure_labels=None, co
     return notes
 
 
-def piano_roll_figure(tokens, title: str | None = None, measure_labels=None, height: int = 300):
+def piano_roll_figure(tokens, title: str | None = None, measure_labels=None, height: int = 300,
+                      pitch_range: tuple[int, int] | None = None):
     """Piano roll of measures ``(M, 24)`` (or one ``(24,)``): a bar per note, pitch on y in
     semitones with note names, light lines at every eighth note, darker lines between measures."""
     go, _ = _go()
     fig = go.Figure()
-    _add_piano_roll(fig, go, tokens, measure_labels=measure_labels, max_labels=(height - 80) // 22)
+    _add_piano_roll(fig, go, tokens, measure_labels=measure_labels, max_labels=(height - 80) // 22,
+                    pitch_range=pitch_range)
     fig.update_layout(title=title, height=height, bargap=0, template="plotly_white",
                       margin=dict(l=55, r=15, t=45 if title else 15, b=35))
     return fig
@@ -122,4 +130,17 @@ def music_traversal_figure(tokens, values, measured, attribute_names, dims, titl
         fig.update_xaxes(title_text=f"z[{int(dims[l])}] →", title_standoff=2, row=l + 1, col=1)
     fig.update_layout(title=title, height=250 * n + 60, bargap=0, template="plotly_white",
                       margin=dict(l=55, r=15, t=60 if title else 40, b=30), shapes=separators)
+    return fig
+
+
+def before_after_figure(before, after, title: str | None = None):
+    """A melody before (top) and after (bottom) an edit, as two piano rolls on one time axis."""
+    go, make_subplots = _go()
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.12, subplot_titles=["before", "after"])
+    separators: list = []
+    for row, (tokens, color) in enumerate(((before, "#9AA0B4"), (after, COLORS[0])), start=1):
+        _add_piano_roll(fig, go, tokens, row=row, col=1, color=color, name=("before", "after")[row - 1],
+                        shapes=separators)
+    fig.update_layout(title=title, height=520, bargap=0, template="plotly_white", shapes=separators,
+                      margin=dict(l=55, r=15, t=70 if title else 40, b=35))
     return fig
