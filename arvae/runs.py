@@ -49,12 +49,15 @@ def summary_rows(run_model_dir, every: int = 0) -> list[dict]:
 
 
 def markdown(rows: list[dict]) -> str:
+    """Two tables: each run's recipe, then its probes (one row per probe)."""
     names = list(rows[0]["spearman"]) if rows else []
-    lines = ["| run | recipe | step | wall time | recon. acc. | " + " | ".join(f"ρ {n}" for n in names) + " |",
-             "| --- | --- | ---: | ---: | ---: | " + " | ".join("---:" for _ in names) + " |"]
+    recipes = dict.fromkeys((row["run"], row["recipe"]) for row in rows)
+    lines = ["| run | recipe |", "| --- | --- |", *(f"| {run} | {recipe} |" for run, recipe in recipes), "",
+             "| run | step | wall time | recon. acc. | " + " | ".join(f"ρ {n}" for n in names) + " |",
+             "| --- | ---: | ---: | ---: | " + " | ".join("---:" for _ in names) + " |"]
     for row in rows:
         wall = f"{row['wall_time_s'] / 60:.0f} min" if row["wall_time_s"] is not None else "–"
-        lines.append(f"| {row['run']} | {row['recipe']} | {row['step']:,} | {wall} | {row['accuracy']:.4f} | "
+        lines.append(f"| {row['run']} | {row['step']:,} | {wall} | {row['accuracy']:.4f} | "
                      + " | ".join(f"{row['spearman'][n]:.2f}" for n in names) + " |")
     return "\n".join(lines)
 

@@ -156,6 +156,12 @@ def test_validation_probe_logs_each_attributes_spearman(env, tmp_path):
     assert metadata["hyperparameters"]["warmup"] == [1, 2] and metadata["hyperparameters"]["free_bits"] == 0.5
     assert metadata["final_val_spearman"] == state["history"][-1]["spearman"]
 
+    from arvae import runs  # the experiment table of that run
+    rows = runs.summary_rows(tmp_path / ".runs" / "sprites" / "arvae")
+    assert [row["step"] for row in rows] == [2, 4] and list(rows[0]["spearman"]) == list(spec.attribute_names)
+    table = runs.markdown(rows)
+    assert "γ 20/10/20/10/10" in table and "free bits 0.5" in table and "| ρ shape | ρ scale |" in table
+
 
 def test_gamma_of_the_wrong_length_fails_clearly(env, tmp_path):
     result = run_train(["--dataset", "sprites", "--model", "arvae", "--device", "cpu", "--max-items", "256",
