@@ -17,6 +17,7 @@ Environment: ``ARVAE_CHECKPOINTS`` (checkpoint folder, default ``./checkpoints``
 """
 from __future__ import annotations
 
+import atexit
 import ctypes
 import logging
 import os
@@ -28,11 +29,12 @@ import time
 import gradio as gr
 import torch
 
+from arvae import workers
 from arvae.evaluate import metrics_markdown
 from arvae.explorer import explorers
 from arvae.samples import checkpoints_root
 from arvae.ui import VIEWS
-from arvae.ui.common import LIGHT
+from arvae.ui.common import LIGHT, clear_value_errors
 from arvae.ui.tab import build_tab, unavailable_tab
 
 MAX_FILE_SIZE = "20mb"
@@ -98,6 +100,7 @@ def build_demo(root=None) -> gr.Blocks:
         if first_visits:  # the first tab is shown without a select event: fill it on page load
             fn, inputs, outputs = first_visits[0]
             demo.load(fn, inputs, outputs, api_visibility="private", **LIGHT)
+    clear_value_errors(demo)
     demo.explorers = by_key
     return demo
 
@@ -125,9 +128,21 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
     threading.Thread(target=trim_now_and_then, name="malloc-trim", daemon=True).start()
 
 
+STOP_GRACE_S = 3.0
+
+
 def stop_on_sigterm(signum, frame):
     """SIGTERM (a Space restart, ``kill``, a test fixture) stops the server like Ctrl-C: Gradio closes
-    cleanly and the atexit cleanup of the app's temporary folder runs."""
+    cleanly and the atexit cleanup (worker processes, the app's temporary folder) runs. A handler
+    stuck in one of the app's threads would keep Python from exiting: after :data:`STOP_GRACE_S`
+    the cleanup runs anyway and the process ends."""
+    def stop_now():
+        atexit._run_exitfuncs()  # the same cleanup as a normal exit: workers, temporary folder
+        os._exit(0)
+
+    timer = threading.Timer(STOP_GRACE_S, stop_now)
+    timer.daemon = True  # a clean exit does not wait for it
+    timer.start()
     raise KeyboardInterrupt
 
 
@@ -135,6 +150,10 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     signal.signal(signal.SIGTERM, stop_on_sigterm)
     limit_malloc_arenas()
+    if workers.pool_size():  # heavy actions in worker processes; sliders stay here and never wait for them
+        pool = workers.WorkerPool(workers.pool_size(), torch_threads=torch.get_num_threads()).start()
+        atexit.register(pool.close)
+        workers.install(pool)
     demo = build_demo()
     demo.queue(default_concurrency_limit=2, max_size=64)
     demo.launch(

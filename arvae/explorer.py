@@ -23,7 +23,7 @@ import torch
 
 from arvae import hub, metrics, registry, traversal
 from arvae import samples as samples_mod
-from arvae.music.tokens import MEASURE_TICKS, as_measures
+from arvae.music.tokens import MEASURE_TICKS, VOCAB_SIZE, as_measures
 
 MODEL_CHOICES = [("AR-VAE", "arvae"), ("β-VAE", "beta-vae")]
 MODEL_LABEL = {value: label for label, value in MODEL_CHOICES}
@@ -62,6 +62,9 @@ def parse_measures(text) -> np.ndarray:
         arr = np.asarray(json.loads(text) if isinstance(text, str) else text)
     except Exception:
         raise ValueError(f"a measure must be a JSON list of {MEASURE_TICKS} tokens, got {str(text)[:80]!r}") from None
+    if arr.dtype.kind not in "iuf":  # text, or integers too large for int64 (an object array)
+        raise ValueError(f"tokens must be integers from 0 to {VOCAB_SIZE - 1} (numbers, not text), "
+                         f"got {str(text)[:80]!r}")
     return as_measures(arr)
 
 
@@ -80,15 +83,19 @@ def whole_number(value, name: str, lo: int | None = None, hi: int | None = None)
     ``ValueError`` for a missing, non-numeric, NaN, infinite, fractional or out-of-range value."""
     if value is None or isinstance(value, bool):
         raise ValueError(f"{name} is missing: give a whole number" + (f" from {lo} to {hi}" if lo is not None else ""))
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a whole number, got {str(value)[:40]!r}") from None
-    if not np.isfinite(number) or number != int(number):
-        raise ValueError(f"{name} must be a whole number, got {value!r}")
-    number = int(number)
+    shown = str(value) if len(str(value)) <= 40 else str(value)[:37] + "..."  # an API may send 400 digits
+    if isinstance(value, (int, np.integer)):
+        number = int(value)
+    else:
+        try:
+            number = float(value)
+        except (TypeError, ValueError, OverflowError):
+            raise ValueError(f"{name} must be a whole number, got {shown!r}") from None
+        if not np.isfinite(number) or number != int(number):
+            raise ValueError(f"{name} must be a whole number, got {shown}")
+        number = int(number)
     if (lo is not None and number < lo) or (hi is not None and number > hi):
-        raise ValueError(f"{name} must be between {lo} and {hi}, got {number}")
+        raise ValueError(f"{name} must be between {lo} and {hi}, got {shown}")
     return number
 
 

@@ -254,6 +254,30 @@ def test_music_files_beyond_the_limits_are_refused(tmp_path):
         file_import.import_file(fake)
 
 
+def test_structural_limits_are_checked_before_parsing(tmp_path):
+    """Each refusal names the limit; the files need not even be valid: nothing parses them."""
+    import mido
+
+    cases = {}
+    many = mido.MidiFile(ticks_per_beat=4)
+    many.tracks.append(mido.MidiTrack([mido.Message(kind, note=60, velocity=64, time=1)
+                                       for _ in range(uploads.MAX_MIDI_NOTES + 1) for kind in ("note_on", "note_off")]))
+    many.save(tmp_path / "many.mid")
+    cases["many.mid"] = r"20,001 notes; the limit is 20,000"
+    (tmp_path / "long.musicxml").write_text("<score-partwise>" + "<note></note>" * 4001)
+    cases["long.musicxml"] = r"4,001 notes; the limit is 4,000"
+    (tmp_path / "bars.abc").write_text("X:1\nM:4/4\nK:G\n" + "A|" * 1001)
+    cases["bars.abc"] = r"1,001 bar lines in its first tune; the limit is 1,000"
+    (tmp_path / "notes.abc").write_text("X:1\nM:4/4\nK:G\n" + "ABcd\n" * 2001)
+    cases["notes.abc"] = r"8,004 notes and rests in its first tune; the limit is 8,000"
+    big = tmp_path / "big.mid"
+    big.write_bytes(b"MThd" + b"\0" * uploads.MAX_MIDI_BYTES)
+    cases["big.mid"] = r"too large .*MIDI files are limited to 1 MB"
+    for name, pattern in cases.items():
+        with pytest.raises(file_import.MusicImportError, match=pattern):
+            file_import.import_file(tmp_path / name)
+
+
 def test_abc_syntax_errors_and_drum_tracks_are_explained(tmp_path):
     broken = tmp_path / "broken.abc"
     broken.write_text("X:1\nT:Broken\nM:4/4\nL:1/8\nK:G\n[[[[ GAB| zzz ^^^^^ |\n")
@@ -324,8 +348,9 @@ Z10 = json.dumps([0.0] * 10)
     ("sprites_surface", f'["arvae", {json.dumps(Z10)}, "scale", 5, Infinity]', "greater than maximum value 32"),
     ("sprites_decode", '["arvae", "[NaN, 0, 0, 0, 0, 0, 0, 0, 0, 0]"]', "10 finite numbers"),
     ("sprites_decode", '["arvae", "[Infinity, 0, 0, 0, 0, 0, 0, 0, 0, 0]"]', "10 finite numbers"),
-    ("sprites_example", "[NaN]", "expected a `float"),
-    ("folk_prior", '["arvae", Infinity]', "whole number|expected a `float"),
+    ("sprites_example", "[NaN]", "Held-out item # must be a number, got nan"),
+    ("folk_prior", '["arvae", Infinity]', "Seed .* must be a number, got inf"),
+    ("folk_prior", '["arvae", NaN]', "Seed .* must be a number, got nan"),
     ("bach_encode", f'[{json.dumps(json.dumps([float("nan")] * 24))}, "arvae"]', "tokens must be integers"),
 ])
 def test_nan_and_infinite_values_get_clear_errors(app_server, client, api_name, body, pattern):
@@ -343,7 +368,7 @@ def test_wrong_types_and_out_of_range_values_are_clamped_or_refused(client, app_
     app_error(client, ("arvae", z16, "thickness", 7.5, 8), "/mnist_surface", r"whole number, got 7\.5")
     app_error(client, ("arvae", z16, "thickness", 99, 8), "/mnist_surface", "between 0 and 15, got 99")
     app_error(client, ("arvae", z16, "thickness", None, 8), "/mnist_surface", "other dim is missing")
-    app_error(client, ("arvae", Z10, "abc"), "/sprites_traverse", "expected a `float`")
+    app_error(client, ("arvae", Z10, "abc"), "/sprites_traverse", "Steps per row must be a number, got 'abc'")
     app_error(client, ("arvae", Z10, 1000), "/sprites_traverse", "greater than maximum value 17")
     app_error(client, ("arvae", json.dumps(["a"] * 10)), "/sprites_decode", "JSON list of 10 numbers")
     app_error(client, ("arvae", 5), "/sprites_decode", "10 finite numbers")
@@ -359,6 +384,148 @@ def test_wrong_types_and_out_of_range_values_are_clamped_or_refused(client, app_
     still_serving(client)
     assert app_server.alive()
     assert "unexpected error" not in app_server.logs()[log_before:]  # every error above was a foreseen one
+
+
+def test_huge_integers_and_tokens_sent_as_text_get_clear_messages_and_no_traceback(client, app_server):
+    log_before = len(app_server.logs())
+    z16 = json.dumps([0.0] * 16)
+    app_error(client, ("arvae", z16, "thickness", 10**400, 8), "/mnist_surface", r"other dim must be between 0 and 15")
+    app_error(client, ("arvae", z16, "thickness", "9" * 400, 8), "/mnist_surface", r"other dim must be a whole number")
+    app_error(client, (json.dumps(["60"] * 24), "arvae"), "/bach_encode", r"tokens must be integers .*not text")
+    app_error(client, (json.dumps([10**400] * 24), "arvae"), "/bach_encode", r"tokens must be integers")
+    assert Image.open(client.predict("arvae", 10**400, api_name="/sprites_prior")).size == (64, 64)  # any seed
+    still_serving(client)
+    new_log = app_server.logs()[log_before:]
+    assert "Traceback" not in new_log and "unexpected" not in new_log, new_log[-3000:]
+
+
+# ===================================================================== hostile uploads, stuck handlers
+
+def degenerate_meter_midi(path: Path) -> Path:
+    """A 43-byte MIDI file whose time signature has a denominator of 2**60: the bar loop of the
+    import used to run forever (memory +250 MB/s)."""
+    write_midi(path, [60, 62])
+    data = bytearray(path.read_bytes())
+    meter = data.find(b"\xff\x58\x04")
+    data[meter + 4] = 60  # the denominator is stored as a power of two
+    path.write_bytes(bytes(data))
+    return path
+
+
+def far_future_midi(path: Path) -> Path:
+    """One note 9,000,000 quarter notes in: 2.25 million empty bars."""
+    import mido
+
+    midi = mido.MidiFile(ticks_per_beat=1)
+    track = mido.MidiTrack([mido.Message("note_on", note=60, velocity=90, time=9_000_000),
+                            mido.Message("note_off", note=60, velocity=0, time=1)])
+    midi.tracks.append(track)
+    midi.save(path)
+    return path
+
+
+def abc_at_the_size_limit(path: Path) -> Path:
+    """One tune filling the 2 MB limit (music21 would read it for many minutes at 3-4 GB)."""
+    header = "X:1\nT:Endless reel\nM:4/4\nL:1/8\nK:G\n"
+    bars = "GABc dedB|dBGB d2 ef|\n" * ((uploads.MAX_MUSIC_BYTES - len(header)) // 22)
+    path.write_text(header + bars)
+    assert uploads.MAX_MUSIC_BYTES - 22 < path.stat().st_size <= uploads.MAX_MUSIC_BYTES
+    return path
+
+
+def app_memory_mb(pid: int) -> float:
+    """Resident memory of the app and its worker processes (Linux /proc), in MB."""
+    children = {int(p.name): int(p.joinpath("stat").read_text().rsplit(")", 1)[1].split()[1])
+                for p in Path("/proc").iterdir() if p.name.isdigit() and p.joinpath("stat").exists()}
+    tree, grew = {pid}, True
+    while grew:
+        more = {child for child, parent in children.items() if parent in tree} - tree
+        tree, grew = tree | more, bool(more)
+    total = 0
+    for member in tree:
+        try:
+            total += int(Path(f"/proc/{member}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except OSError:
+            pass
+    return total / 2**20
+
+
+def test_hostile_uploads_are_refused_within_seconds_while_sliders_keep_answering(app_server, client, tmp_path):
+    hostile = {degenerate_meter_midi(tmp_path / "meter.mid"): r"invalid time signature 4/1\.15e\+18",
+               far_future_midi(tmp_path / "far.mid"): r"lasts 2,250,000 bars .* limit is 2,000 bars",
+               abc_at_the_size_limit(tmp_path / "reel.abc"): r"characters in its first tune; the limit is 20,000"}
+    slider = Client(app_server.url, verbose=False)
+    stop, slider_times, slider_errors, memory = threading.Event(), [], [], []
+
+    def move_sliders():
+        rng = np.random.default_rng(0)
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                slider.predict("arvae", json.dumps(rng.normal(size=16).round(3).tolist()), api_name="/mnist_decode")
+                slider_times.append(time.monotonic() - started)
+            except Exception as error:  # noqa: BLE001 -- any failure of a light request is what we look for
+                slider_errors.append(error)
+            memory.append(app_memory_mb(app_server.process.pid))
+
+    mover = threading.Thread(target=move_sliders)
+    mover.start()
+    try:
+        for path, pattern in hostile.items():
+            started = time.monotonic()
+            app_error(client, (handle_file(str(path)),), "/folk_import", path.name, pattern)
+            assert time.monotonic() - started < 10, path.name
+    finally:
+        stop.set()
+        mover.join(60)
+    assert not slider_errors and len(slider_times) >= 3, (slider_errors, slider_times)
+    assert max(memory) < 2048, f"the app and its workers used {max(memory):.0f} MB"
+    still_serving(client)
+
+
+STUCK_IMPORT_APP = """
+import time
+import app
+from arvae.explorer import Explorer
+Explorer.prepare_upload = lambda self, path: time.sleep(600)  # an import that never ends
+app.main()
+"""
+
+
+def test_sigterm_stops_the_app_within_seconds_while_an_import_is_stuck(app_checkpoints, tmp_path):
+    """Heavy actions in the app's own threads (no worker pool): a handler that never returns must
+    not keep SIGTERM from stopping the app."""
+    from conftest import _free_port
+
+    port = _free_port()
+    env = {**app_checkpoints["env"], "ARVAE_CHECKPOINTS": str(ROOT / "checkpoints"), "ARVAE_WORKERS": "0",
+           "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1"}
+    log = tmp_path / "stuck.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen([sys.executable, "-c", STUCK_IMPORT_APP], cwd=ROOT, env=env, stdout=out,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(url, timeout=2).close()
+                break
+            except OSError:
+                time.sleep(0.3)
+        stuck = Client(url, verbose=False).submit(handle_file(str(FIXTURES / "music" / "poly.mid")),
+                                                  api_name="/folk_import")
+        time.sleep(2.0)
+        assert not stuck.done()
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=10)
+        assert time.monotonic() - started < 10
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(5)
+            pytest.fail(f"app.py did not stop within 10 s of SIGTERM:\n{log.read_text()[-3000:]}")
 
 
 # ======================================================================================= faults

@@ -31,6 +31,8 @@ from arvae.music.tokens import CONTINUATION, FIRST_PITCH_TOKEN, MEASURE_TICKS, P
     TICK_POSITIONS_TWELFTHS, TICKS_PER_BEAT, positions_to_ticks
 
 ACCEPTED_METERS = ("4/4", "2/2")  # both are bars of 4 quarter notes; 2/2 (cut time) is common in folk reels
+MAX_BARS = 100_000  # more bars than any piece has: a file needing more is degenerate (far-future note, tiny meter)
+MAX_METER_DENOMINATOR = 64
 BAR_QUARTERS = 4.0
 GRID_CONTINUATION = -1  # codes of the pitch grid (MIDI pitches elsewhere), see ExtractedMeasures
 GRID_REST = -2
@@ -283,6 +285,22 @@ def _next_grid_position(quarters) -> np.ndarray:
     return beat + later / 12.0
 
 
+def check_meter(numerator: int, denominator: int) -> None:
+    """A ``ValueError`` for a time signature no music has: a numerator under 1, or a denominator
+    that is not a power of two up to :data:`MAX_METER_DENOMINATOR` (a MIDI file can declare 2**255)."""
+    if numerator < 1 or denominator < 1 or denominator > MAX_METER_DENOMINATOR or denominator & (denominator - 1):
+        shown = denominator if denominator < 10**6 else format(denominator, ".3g")
+        raise ValueError(f"invalid time signature {numerator}/{shown} (the denominator must be "
+                         f"a power of two up to {MAX_METER_DENOMINATOR}, the numerator at least 1)")
+
+
+def bar_count(length_quarters: float, numerator: int, denominator: int) -> int:
+    """How many bars of ``numerator/denominator`` a stretch of ``length_quarters`` holds (checking
+    the meter), computed before any bar is built."""
+    check_meter(numerator, denominator)
+    return max(0, math.ceil(length_quarters * denominator / (4.0 * numerator) - _EPS))
+
+
 def measures_from_pretty_midi(pm, meters=ACCEPTED_METERS) -> ExtractedMeasures:
     """A ``pretty_midi.PrettyMIDI`` -> :class:`ExtractedMeasures` (top line over all non-drum
     instruments, note boundaries snapped to the tick grid, bars from the time signature events)."""
@@ -306,16 +324,16 @@ def measures_from_pretty_midi(pm, meters=ACCEPTED_METERS) -> ExtractedMeasures:
     if not segments or segments[0][0] > _EPS:
         segments.insert(0, (0.0, 4, 4))
     bars = []
-    number = 1
     for k, (seg_start, num, den) in enumerate(segments):
         seg_end = segments[k + 1][0] if k + 1 < len(segments) else end_of_music
         bar_length = num * 4.0 / den
+        if len(bars) + bar_count(seg_end - seg_start, num, den) > MAX_BARS:  # a far-future note, a tiny meter
+            raise ValueError(f"the music would last more than {MAX_BARS:,} bars")
         position = seg_start
         while position < seg_end - _EPS:
             length = min(bar_length, seg_end - position) if k + 1 < len(segments) else bar_length
-            bars.append((position, length, f"{num}/{den}", number))
+            bars.append((position, length, f"{num}/{den}", len(bars) + 1))
             position += bar_length
-            number += 1
     windows = _bar_windows(bars, meters)
     return measures_from_events(starts, ends, pitches, windows, unpitched_notes=unpitched,
                                 parts_used=sum(1 for inst in instruments if inst.notes))

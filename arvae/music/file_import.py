@@ -8,12 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from arvae.music.abc import abc_title, parse_abc, split_abc_tunes
-from arvae.music.extract import ExtractedMeasures, fit_pitch_range, grid_to_tokens, measures_from_pretty_midi, \
-    measures_from_stream
+from arvae import uploads
+from arvae.music.abc import abc_size, abc_title, parse_abc, split_abc_tunes
+from arvae.music.extract import ExtractedMeasures, check_meter, fit_pitch_range, grid_to_tokens, \
+    measures_from_pretty_midi, measures_from_stream
 from arvae.music.tokens import PITCH_HIGH, PITCH_LOW, midi_name
-from arvae.uploads import MAX_MUSIC_BYTES, MAX_MXL_UNPACKED_BYTES, MUSIC_LIMITS_TEXT, check_file
-
 MIDI_EXTENSIONS = (".mid", ".midi")
 MUSICXML_EXTENSIONS = (".xml", ".musicxml", ".mxl")
 ABC_EXTENSIONS = (".abc",)
@@ -60,6 +59,7 @@ def _midi_measures(path: Path) -> ExtractedMeasures:
             pm = pretty_midi.PrettyMIDI(str(path))
     except Exception as error:  # mido/pretty_midi raise many types for broken files
         raise MusicImportError(f"'{path.name}' is not a readable MIDI file ({type(error).__name__}: {error}).") from None
+    _check_midi_structure(pm, path.name)
     if not any(inst.notes for inst in pm.instruments):
         raise MusicImportError(f"'{path.name}' contains no notes.")
     if all(inst.is_drum for inst in pm.instruments if inst.notes):
@@ -68,27 +68,69 @@ def _midi_measures(path: Path) -> ExtractedMeasures:
     return measures_from_pretty_midi(pm)
 
 
-def _check_mxl(path: Path) -> None:
-    """A compressed MusicXML (.mxl) is a zip file: check it is one, and that it does not unpack to
-    more than :data:`MAX_MXL_UNPACKED_BYTES` (a zip bomb), before music21 unpacks it."""
+def _over_limit(name: str, what: str, count: int, limit: int) -> MusicImportError:
+    return MusicImportError(f"'{name}' has {count:,} {what}; the limit is {limit:,}, so that an import takes "
+                            "seconds (a melody needs far fewer).")
+
+
+def _check_midi_structure(pm, name: str) -> None:
+    """Refuse, before any bar is built, MIDI files whose bars or notes would take minutes: too many
+    notes or time signatures, a time signature no music has (an absurd denominator loops the bar
+    conversion), or music lasting too long (one note far in the future means millions of bars)."""
+    notes = sum(len(inst.notes) for inst in pm.instruments)
+    if notes > uploads.MAX_MIDI_NOTES:
+        raise _over_limit(name, "notes", notes, uploads.MAX_MIDI_NOTES)
+    meters = pm.time_signature_changes
+    if len(meters) > uploads.MAX_TIME_SIGNATURES:
+        raise _over_limit(name, "time signatures", len(meters), uploads.MAX_TIME_SIGNATURES)
+    for ts in meters:
+        try:
+            check_meter(ts.numerator, ts.denominator)
+        except ValueError as error:
+            raise MusicImportError(f"'{name}' has an {error}.") from None
+    bars = pm.time_to_tick(pm.get_end_time()) / float(pm.resolution) / 4.0
+    if bars > uploads.MAX_MUSIC_BARS:
+        raise MusicImportError(f"'{name}' lasts {bars:,.0f} bars of 4/4 (up to its last note or event); the limit "
+                               f"is {uploads.MAX_MUSIC_BARS:,} bars per upload.")
+
+
+def _musicxml_bytes(path: Path) -> bytes:
+    """The score of a MusicXML file; of a compressed one (.mxl, a zip file) after checking it is one
+    and does not unpack to more than :data:`uploads.MAX_MXL_UNPACKED_BYTES` (a zip bomb)."""
     import zipfile
 
+    if path.suffix.lower() != ".mxl":
+        return path.read_bytes()
     try:
         with zipfile.ZipFile(path) as archive:
-            unpacked = sum(info.file_size for info in archive.infolist())
+            members = archive.infolist()
+            unpacked = sum(info.file_size for info in members)
+            if unpacked > uploads.MAX_MXL_UNPACKED_BYTES:
+                raise MusicImportError(f"'{path.name}' unpacks to {unpacked / 2**20:.0f} MB; the limit is "
+                                       f"{uploads.MAX_MXL_UNPACKED_BYTES / 2**20:.0f} MB unpacked.")
+            return b"".join(archive.read(info) for info in members if not info.filename.startswith("META-INF"))
     except (zipfile.BadZipFile, OSError) as error:
         raise MusicImportError(f"'{path.name}' is not a readable compressed MusicXML (.mxl) file "
                                f"({type(error).__name__}: {error}).") from None
-    if unpacked > MAX_MXL_UNPACKED_BYTES:
-        raise MusicImportError(f"'{path.name}' unpacks to {unpacked / 2**20:.0f} MB; the limit is "
-                               f"{MAX_MXL_UNPACKED_BYTES / 2**20:.0f} MB unpacked.")
+
+
+def _check_musicxml_structure(path: Path) -> None:
+    """Refuse MusicXML with more notes or measures than music21 reads in a few seconds, counted in
+    the text before it is parsed."""
+    import re
+
+    score = _musicxml_bytes(path)
+    for what, pattern, limit in (("notes", rb"<note[\s>]", uploads.MAX_MUSICXML_NOTES),
+                                 ("measures", rb"<measure[\s>]", uploads.MAX_MUSICXML_MEASURES)):
+        count = len(re.findall(pattern, score))
+        if count > limit:
+            raise _over_limit(path.name, what, count, limit)
 
 
 def _music21_measures(path: Path, kind: str) -> ExtractedMeasures:
     from music21 import converter
 
-    if path.suffix.lower() == ".mxl":
-        _check_mxl(path)
+    _check_musicxml_structure(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -109,6 +151,13 @@ def _abc_measures(path: Path, messages: list[str]) -> ExtractedMeasures:
     if len(tunes) > 1:
         title = abc_title(tunes[0])
         messages.append(f"The file holds {len(tunes)} tunes; imported the first" + (f" ('{title}')." if title else "."))
+    if len(tunes[0]) > uploads.MAX_ABC_TUNE_CHARS:
+        raise _over_limit(path.name, "characters in its first tune", len(tunes[0]), uploads.MAX_ABC_TUNE_CHARS)
+    bar_lines, notes = abc_size(tunes[0])
+    if bar_lines > uploads.MAX_ABC_BAR_LINES:
+        raise _over_limit(path.name, "bar lines in its first tune", bar_lines, uploads.MAX_ABC_BAR_LINES)
+    if notes > uploads.MAX_ABC_NOTES:
+        raise _over_limit(path.name, "notes and rests in its first tune", notes, uploads.MAX_ABC_NOTES)
     try:
         obj = parse_abc(tunes[0])
     except Exception as error:
@@ -127,7 +176,10 @@ def import_file(path) -> ImportResult:
     ext = path.suffix.lower()
     if ext not in SUPPORTED_EXTENSIONS:
         raise MusicImportError(f"Unsupported file type '{ext or path.name}'; use MIDI (.mid), MusicXML (.xml, .musicxml, .mxl) or ABC (.abc).")
-    check_file(path, MAX_MUSIC_BYTES, MUSIC_LIMITS_TEXT, MusicImportError)
+    if ext in MIDI_EXTENSIONS:
+        uploads.check_file(path, uploads.MAX_MIDI_BYTES, uploads.MIDI_LIMITS_TEXT, MusicImportError)
+    else:
+        uploads.check_file(path, uploads.MAX_MUSIC_BYTES, uploads.MUSIC_LIMITS_TEXT, MusicImportError)
     messages: list[str] = []
     try:
         if ext in MIDI_EXTENSIONS:

@@ -13,18 +13,18 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from arvae import hub
+from arvae import hub, workers
 from arvae.explorer import MODEL_CHOICES, SPAN, pretty, slider_value
 from arvae.image_input import ImageInputError
 from arvae.music.file_import import MusicImportError
 
 log = logging.getLogger("arvae.app")
 LIGHT = dict(concurrency_id="light", concurrency_limit=2)
-HEAVY = dict(concurrency_id="heavy", concurrency_limit=1)
+HEAVY = dict(concurrency_id="heavy", concurrency_limit=max(1, workers.pool_size()))  # one per worker process
 PRIVATE = dict(api_visibility="private", **LIGHT)
 QUIET = dict(api_visibility="private", show_progress="hidden", **LIGHT)
 USER_ERRORS = (ValueError, FileNotFoundError, hub.CheckpointError, ImageInputError, MusicImportError, KeyError,
-               IndexError)
+               IndexError, workers.WorkerError)
 
 
 def user_errors(action: str):
@@ -44,6 +44,28 @@ def user_errors(action: str):
                 raise gr.Error(f"Could not {action}: unexpected {type(error).__name__}: {error}") from None
         return wrapper
     return decorate
+
+
+def clear_value_errors(demo: gr.Blocks) -> None:
+    """Number fields and sliders of ``demo`` answer a value they cannot read (NaN, text, a number
+    of 400 digits sent to the API) with a message naming the field, instead of Gradio's technical
+    wording and a logged traceback; the handlers check the rest (``arvae.explorer.whole_number``)."""
+    for block in demo.blocks.values():
+        if isinstance(block, (gr.Number, gr.Slider)):
+            block.preprocess = _readable_number(block.preprocess, block.label or "the number")
+
+
+def _readable_number(preprocess, label: str):
+    @functools.wraps(preprocess)
+    def checked(payload):
+        try:
+            return preprocess(payload)
+        except gr.Error:
+            raise
+        except (TypeError, ValueError, OverflowError):
+            shown = repr(payload) if len(repr(payload)) <= 40 else repr(payload)[:37] + "..."
+            raise gr.Error(f"{label} must be a number, got {shown}", print_exception=False) from None
+    return checked
 
 
 def payload_path(payload) -> str | None:

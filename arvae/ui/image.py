@@ -6,6 +6,7 @@ from __future__ import annotations
 import gradio as gr
 import numpy as np
 
+from arvae import workers
 from arvae.explorer import MODEL_LABEL, SPAN, check_kind, check_steps, format_z, pretty
 from arvae.figures import attribute_lines_figure
 from arvae.images import display_scale, image_to_pil, png_bytes, side_by_side, traversal_grid
@@ -22,7 +23,7 @@ class ImageView:
     dim_sliders = True
     decode_after_encode = False  # encoding shows the reconstruction already
     preprocess_source = False  # the picture is read by the registry's input.prepare, which gives clear errors
-    traverse_queue = LIGHT
+    traverse_queue = HEAVY  # in a worker process (arvae.workers), like every heavy action
 
     def __init__(self, explorer):
         self.explorer = explorer
@@ -168,7 +169,7 @@ class ImageView:
             steps = check_steps(steps)
             if payload_path(image) is None:
                 raise ValueError("no input image yet")
-            traversals = ex.compare(self.prepared(image), steps)
+            traversals = workers.run(ex, "compare", self.prepared(image), steps)
             grids = [self.grid(kind, tr, MODEL_LABEL[kind]) for kind, tr in traversals.items()]
             values = next(iter(traversals.values())).values
             figure = attribute_lines_figure(values, {MODEL_LABEL[k]: tr.measured for k, tr in traversals.items()},

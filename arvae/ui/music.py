@@ -8,6 +8,7 @@ import json
 import gradio as gr
 import numpy as np
 
+from arvae import workers
 from arvae.explorer import MODEL_LABEL, check_kind, format_z, parse_measures, pretty, whole_number
 from arvae.music.audio import synthesize
 from arvae.music.export import midi_bytes, musicxml_string
@@ -155,7 +156,7 @@ class MusicView:
 
         @user_errors("import the music file")
         def import_music(file):
-            result = ex.prepare_upload(payload_path(file))
+            result = workers.run(ex, "prepare_upload", payload_path(file), budget=workers.IMPORT)
             bars = result.bar_numbers or list(range(1, len(result.tokens) + 1))
             choices = [(f"measure {i + 1} (bar {bar})", i) for i, bar in enumerate(bars)]
             messages = "\n".join(f"- {m}" for m in result.messages)

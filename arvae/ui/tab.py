@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from arvae import workers
 from arvae.explorer import DEFAULT_STEPS, MAX_STEPS, MODEL_LABEL, SURFACE_RESOLUTIONS, check_kind, format_z, \
     parse_z, pretty
 from arvae.figures import surface_figure
@@ -80,7 +81,7 @@ def build_tab(explorer, view) -> Tab:
     @user_errors("traverse the latent space")
     def traverse(model, z, steps):
         kind = check_kind(model)
-        return view.show_traversal(t, kind, explorer.traverse(kind, parse_z(z, D), steps))
+        return view.show_traversal(t, kind, workers.run(explorer, "traverse", kind, parse_z(z, D), steps))
 
     def reset_code(z0):
         if z0 is None:
@@ -126,7 +127,7 @@ def surface_panel(t: Tab) -> None:
     @user_errors("compute the attribute surface")
     def surface(model, z, attribute, other_dim, resolution):
         kind, code = check_kind(model), parse_z(z, explorer.latent_dim)
-        values, dim_x, dim_y = explorer.surface(kind, code, attribute, other_dim, resolution)
+        values, dim_x, dim_y = workers.run(explorer, "surface", kind, code, attribute, other_dim, resolution)
         return surface_figure(values, traversal_values(len(values)), attribute, dim_x, dim_y,
                               current=(code[dim_x], code[dim_y]),
                               title=f"{MODEL_LABEL[kind]}: {pretty(attribute)} over z[{dim_x}] × z[{dim_y}]")
