@@ -31,7 +31,9 @@ import torch
 
 from arvae import workers
 from arvae.evaluate import metrics_markdown
+from arvae import PAPER_URL
 from arvae.explorer import explorers
+from arvae.glossary import metrics_help_markdown
 from arvae.samples import checkpoints_root
 from arvae.ui import VIEWS
 from arvae.ui.common import LIGHT, clear_value_errors
@@ -44,7 +46,25 @@ CSS = """
 .arvae-notice { border-left: 4px solid #e4572e; padding: 6px 12px; background: rgba(228,87,46,0.08); }
 .arvae-notation svg { max-width: 100%; height: auto; background: white; }
 .arvae-notation h4 { margin: 8px 0 2px 0; }
+.arvae-heading h3, .arvae-heading h4 { margin: 0; }
+/* tables keep words whole: a wide table scrolls instead */
+.prose table { display: block; overflow-x: auto; max-width: 100%; }
+.prose th, .prose td { word-break: keep-all; overflow-wrap: normal; hyphens: none; }
+/* long menu entries end in an ellipsis before the caret */
+input[role="listbox"], .wrap-inner input { text-overflow: ellipsis; }
+@media (max-width: 640px) {
+  /* music: the decoded roll stays on top, its sliders right under it, then audio and notation */
+  .arvae-edit-row { flex-direction: column; }
+  .arvae-edit-row > .column { display: contents; }
+  .arvae-edit-row .arvae-sticky { order: -2; }
+  .arvae-controls > * { order: -1; }
+  .arvae-sticky { position: sticky; top: 0; z-index: 20; background: var(--background-fill-primary); }
+  .prose th, .prose td { padding: 4px 6px; font-size: 0.85em; }
+}
 """
+# Gradio scopes CSS to its container, so the container's own "overflow: hidden" (which makes it the
+# scroller that sticky elements stick to, instead of the page) is changed from the page's head
+HEAD = "<style>@media (max-width: 640px) { .gradio-container { overflow: clip !important; } }</style>"
 
 torch.set_num_threads(max(1, int(os.environ.get("ARVAE_TORCH_THREADS", "1"))))
 
@@ -72,11 +92,13 @@ def build_demo(root=None) -> gr.Blocks:
     root = checkpoints_root(root)
     by_key = explorers(root)
     with gr.Blocks(title="AR-VAE Explorer", delete_cache=(3600, 7200)) as demo:
-        gr.Markdown("# AR-VAE Explorer\nLatent spaces where one dimension controls one attribute "
-                    "(Pati & Lerch, *Attribute-based regularization of latent spaces for VAEs*). "
-                    "Pick a dataset tab; the scripting API is described in the README.")
+        gr.Markdown(f"# AR-VAE Explorer\nLatent spaces where one dimension controls one attribute: "
+                    f"[Pati & Lerch, *Attribute-based Regularization of Latent Spaces for VAEs*]({PAPER_URL}). "
+                    "Each tab holds one dataset: drag a slider and watch (or hear) that attribute change. "
+                    "*About & metrics* explains the method and how well each model learnt each attribute; "
+                    "*Use via API* (page footer) lists every action for scripts.")
         first_visits = []
-        with gr.Tabs():
+        with gr.Tabs(overflow_behavior="wrap"):
             for key, explorer in by_key.items():
                 with gr.Tab(explorer.spec.display_name, id=key, elem_id=f"tab-{key}") as tab:
                     if not explorer.available:
@@ -88,8 +110,9 @@ def build_demo(root=None) -> gr.Blocks:
             with gr.Tab("About & metrics", id="about", elem_id="tab-about"):
                 gr.Markdown(ABOUT, latex_delimiters=[{"left": "$$", "right": "$$", "display": True},
                                                      {"left": "$", "right": "$", "display": False}])
-                gr.Markdown("### Metrics")
+                gr.Markdown("### Metrics of the shipped models")
                 table = gr.Markdown(metrics_markdown(root), label="Metrics table", elem_id="metrics-table")
+                gr.Markdown(metrics_help_markdown(), elem_id="metrics-help")
                 refresh = gr.Button("Refresh metrics", size="sm")
 
                 def about_metrics():
@@ -162,6 +185,7 @@ def main() -> None:
         max_file_size=MAX_FILE_SIZE,
         show_error=True,
         css=CSS,
+        head=HEAD,
         theme=gr.themes.Soft(primary_hue="indigo"),
         footer_links=["api", "gradio"],
     )

@@ -43,12 +43,19 @@ def display_scale(size: int, target: int = 256) -> int:
     return max(1, int(round(target / max(size, 1))))
 
 
+FONT_FILES = ("DejaVuSans.ttf", "LiberationSans-Regular.ttf")  # with Greek letters (β); packages.txt has DejaVu
+
+
 @functools.lru_cache(maxsize=4)
 def _font(size: int):
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow < 10.1
-        return ImageFont.load_default()
+    """A font that has the Greek letters of the titles (Pillow's built-in one draws β as □): the
+    first of :data:`FONT_FILES` Pillow finds (it searches the system's font folders), else the built-in."""
+    for name in FONT_FILES:
+        try:
+            return ImageFont.truetype(name, size)
+        except OSError:
+            continue
+    return ImageFont.load_default(size=size)
 
 
 def traversal_grid(images, row_labels=None, column_labels=None, scale: int = 2, gap: int = 2,

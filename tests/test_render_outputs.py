@@ -190,3 +190,27 @@ def test_notation_svg_contains_the_notes():
     assert svg.lstrip().startswith("<svg") or "<svg" in svg[:200]
     assert svg.count('class="note"') == 8
     assert svg.count('class="rest"') >= 2
+
+
+def test_grid_titles_draw_greek_letters_not_boxes():
+    """The comparison's "β-VAE" title: the font has the glyph (the built-in one drew □)."""
+    font = images._font(15)
+    beta, missing = (np.asarray(font.getmask(c)) for c in ("β", "\U000f0000"))  # a glyph no font has
+    assert beta.any() and (beta.shape != missing.shape or not np.array_equal(beta, missing))
+
+
+def test_piano_roll_keeps_one_pitch_axis_and_labels_a_single_measure_by_beats():
+    low, high = pianoroll.PITCH_LOW, pianoroll.PITCH_HIGH
+    rolls = [pianoroll.piano_roll_figure(m, pitch_range=(low, high)) for m in (arpeggio(1), arpeggio(1) + 5)]
+    assert [tuple(r.layout.yaxis.range) for r in rolls] == [(low - 0.5, high + 0.5)] * 2  # before/after compare
+    assert list(rolls[0].layout.xaxis.ticktext) == ["beat 1", "beat 2", "beat 3", "beat 4"]  # not "measure 1"
+    assert list(pianoroll.piano_roll_figure(arpeggio(2)).layout.xaxis.ticktext) == ["measure 1", "measure 2"]
+
+
+def test_wav_bytes_is_a_wav_of_the_synthesized_samples():
+    import wave
+
+    pair = audio.synthesize(arpeggio(1))[0]
+    with wave.open(io.BytesIO(audio.wav_bytes(pair))) as wav:
+        assert (wav.getframerate(), wav.getnchannels(), wav.getsampwidth()) == (pair[0], 1, 2)
+        assert np.array_equal(np.frombuffer(wav.readframes(wav.getnframes()), "<i2"), pair[1])

@@ -2,9 +2,11 @@
 synthesis (and a note saying so)."""
 from __future__ import annotations
 
+import io
 import os
 import threading
 import warnings
+import wave
 from pathlib import Path
 
 import numpy as np
@@ -114,3 +116,15 @@ def synthesize(tokens, tempo: float = 120, sample_rate: int = 22050, program: in
     if peak > 0:
         audio = audio / peak * 0.89
     return (int(sample_rate), (audio * 32767).astype(np.int16)), note
+
+
+def wav_bytes(audio) -> bytes:
+    """A ``(sample_rate, int16 samples)`` pair of :func:`synthesize` as a mono 16-bit WAV file."""
+    sample_rate, samples = audio
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(int(sample_rate))
+        out.writeframes(np.asarray(samples, dtype="<i2").tobytes())
+    return buffer.getvalue()

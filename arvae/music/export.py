@@ -23,8 +23,8 @@ def _segments(measure: np.ndarray):
 
 def tokens_to_stream(tokens, tempo: float | None = None):
     """Measures ``(M, 24)`` -> a music21 ``Score`` with one part of M bars in 4/4, with a treble clef
-    (the tokens span G3-C6) and the key signature music21's key analysis finds (C major when there
-    is nothing to analyse), so that engravings and MusicXML exports can be read."""
+    (the tokens span G3-C6) and the key signature music21's key analysis finds (C major when the key
+    is unclear), so that engravings and MusicXML exports can be read."""
     from music21 import clef, key, meter, note, pitch, stream, tempo as m21tempo
 
     arr = as_measures(tokens)
@@ -52,16 +52,21 @@ def tokens_to_stream(tokens, tempo: float | None = None):
     return score
 
 
+KEY_CONFIDENCE = 0.7  # below this correlation a measure or two has no clear key: C major, no signature
+
+
 def _analysed_sharps(part) -> int:
-    """Sharps (negative: flats) of the key music21's Krumhansl-Schmuckler analysis finds; 0 without notes."""
+    """Sharps (negative: flats) of the key music21's Krumhansl-Schmuckler analysis finds, when it is
+    confident (:data:`KEY_CONFIDENCE`); 0 without notes or a clear key."""
     from music21.analysis.discrete import DiscreteAnalysisException
 
     if not part.recurse().notes:
         return 0
     try:
-        return int(part.analyze("key").sharps)
+        found = part.analyze("key")
     except DiscreteAnalysisException:
         return 0
+    return int(found.sharps) if found.correlationCoefficient >= KEY_CONFIDENCE else 0
 
 
 def tokens_to_pretty_midi(tokens, tempo: float = 120.0, program: int = 0, velocity: int = 90):

@@ -5,8 +5,10 @@ import atexit
 import functools
 import hashlib
 import logging
+import os
 import shutil
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -14,8 +16,11 @@ import gradio as gr
 import numpy as np
 
 from arvae import hub, workers
-from arvae.explorer import MODEL_CHOICES, SPAN, pretty, slider_value
+from arvae.explorer import MODEL_CHOICES, MODEL_LABEL, SPAN, pretty, slider_value
+from arvae.glossary import ATTRIBUTE_HELP, attribute_quality
 from arvae.image_input import ImageInputError
+from arvae.images import png_bytes
+from arvae.music.audio import wav_bytes
 from arvae.music.file_import import MusicImportError
 
 log = logging.getLogger("arvae.app")
@@ -82,13 +87,22 @@ atexit.register(shutil.rmtree, _OUTPUT_DIR, ignore_errors=True)
 
 
 def output_file(name: str, data: bytes | str) -> str:
-    """Write a download into the app's temporary folder (content-addressed; old files pruned)."""
+    """Write an output (a picture, a sound, a download) into the app's temporary folder and return
+    its path. Content-addressed and written once, under a temporary name renamed into place: a file
+    being served is never rewritten. (Gradio rewrites its cached copy of a returned PIL image or
+    audio array in place whenever the same content comes back, so a browser still reading the first
+    copy got a short file: "Too little data for declared Content-Length". Handlers return these
+    paths instead, which Gradio copies atomically.) Files untouched for an hour are pruned."""
     raw = data.encode("utf-8") if isinstance(data, str) else data
     stem, _, ext = name.rpartition(".")
     path = _OUTPUT_DIR / hashlib.sha1(raw).hexdigest()[:10] / f"{stem}.{ext}"
-    if not path.exists():
+    try:
+        os.utime(path)  # handed out again: not old, whatever its first write
+    except FileNotFoundError:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(raw)
+        staging = path.with_name(f".{path.name}.{threading.get_ident()}.tmp")
+        staging.write_bytes(raw)
+        os.replace(staging, path)
     if np.random.default_rng().random() < 0.05:  # prune files older than an hour, now and then
         cutoff = time.time() - 3600
         for old in _OUTPUT_DIR.glob("*/*"):
@@ -98,6 +112,16 @@ def output_file(name: str, data: bytes | str) -> str:
             except OSError:
                 pass
     return str(path)
+
+
+def picture_file(name: str, image) -> str:
+    """A PNG of an image array or PIL image, as :func:`output_file`."""
+    return output_file(f"{name}.png", png_bytes(image))
+
+
+def sound_file(name: str, audio) -> str:
+    """A WAV of a :func:`arvae.music.audio.synthesize` pair, as :func:`output_file`."""
+    return output_file(f"{name}.wav", wav_bytes(audio))
 
 
 def notice(text: str, visible: bool = True):
@@ -115,10 +139,44 @@ def latent_slider(label: str, **kwargs):
     return gr.Slider(-SPAN, SPAN, value=0.0, step=0.05, label=label, **kwargs)
 
 
-def attribute_sliders(explorer):
-    spec = explorer.spec
-    return [latent_slider(f"{pretty(name)} · z[{dim}]", elem_id=f"{spec.key}-slider-{name}", min_width=200)
-            for name, dim in zip(spec.attribute_names, spec.regularized_dims)]
+def slider_info(explorer, kind: str, name: str, dim: int, shared: bool = False) -> str:
+    """What the slider of attribute ``name`` moves (its dim), what the attribute is, in which unit,
+    and how well ``kind`` controls it (the badge of :func:`arvae.glossary.attribute_quality`)."""
+    badge = attribute_quality(explorer.root, explorer.spec.key, kind).get(name, ("", ""))[1]
+    moves = f"z[{dim}]" + (", shared with another attribute" if shared else "")
+    return " · ".join(part for part in (moves, ATTRIBUTE_HELP.get(name, ""), badge) if part)
+
+
+def controls_note(explorer, kind: str) -> str:
+    """A warning naming the attributes this model does not control (empty when it controls all)."""
+    names = [pretty(name) for name, (level, _) in attribute_quality(explorer.root, explorer.spec.key, kind).items()
+             if level == "none"]
+    if not names:
+        return ""
+    return (f"⚠️ **The shipped {MODEL_LABEL[kind]} does not control {' and '.join(names)}**: "
+            f"{'its slider barely changes' if len(names) == 1 else 'their sliders barely change'} the output "
+            "(traversal monotonicity near 0; see *About & metrics*).")
+
+
+def controls_note_update(explorer, kind: str):
+    """The update showing :func:`controls_note` of ``kind``, hidden when there is nothing to warn of."""
+    note = controls_note(explorer, kind)
+    return gr.update(value=note, visible=bool(note))
+
+
+def attribute_controls(t, heading: str) -> None:
+    """The attribute sliders with their explanations, the warning on attributes the model does not
+    control and the reset button, laid out where the view puts them: beside or under the output
+    they change."""
+    explorer, key = t.explorer, t.key
+    gr.Markdown(heading, elem_classes=["arvae-heading"])
+    note = controls_note(explorer, "arvae") if explorer.available else ""
+    t.controls_note = gr.Markdown(note, visible=bool(note), elem_id=f"{key}-controls-note", elem_classes=["arvae-notice"])
+    with gr.Column(elem_classes=["arvae-sliders"]):  # one per line: room for its explanation
+        t.attr_sliders = [latent_slider(pretty(name), info=slider_info(explorer, "arvae", name, dim),
+                                        elem_id=f"{key}-slider-{name}")
+                          for name, dim in zip(explorer.spec.attribute_names, explorer.spec.regularized_dims)]
+    t.reset = gr.Button("Reset sliders to the encoded input", size="sm", elem_id=f"{key}-reset")
 
 
 def slider_updates(explorer, kind: str, z: np.ndarray, dim_count: int):
@@ -126,8 +184,8 @@ def slider_updates(explorer, kind: str, z: np.ndarray, dim_count: int):
     dims, _ = explorer.attribute_dims(kind)
     updates = []
     for name, dim, owner in zip(explorer.spec.attribute_names, dims, explorer.slider_dims(kind)):
-        label = f"{pretty(name)} · z[{dim}]" + ("" if owner is not None else " (shared dim)")
-        updates.append(gr.update(value=slider_value(z[dim]), label=label, interactive=owner is not None))
+        updates.append(gr.update(value=slider_value(z[dim]), info=slider_info(explorer, kind, name, dim, owner is None),
+                                 interactive=owner is not None))
     return updates + [gr.update(value=slider_value(z[d]), visible=d not in set(dims)) for d in range(dim_count)]
 
 

@@ -9,14 +9,15 @@ import numpy as np
 from arvae import workers
 from arvae.explorer import MODEL_LABEL, SPAN, check_kind, check_steps, format_z, pretty
 from arvae.figures import attribute_lines_figure
-from arvae.images import display_scale, image_to_pil, png_bytes, side_by_side, traversal_grid
-from arvae.ui.common import HEAVY, LIGHT, PRIVATE, output_file, payload_path, user_errors
+from arvae.images import display_scale, png_bytes, side_by_side, traversal_grid
+from arvae.ui.common import HEAVY, LIGHT, PRIVATE, attribute_controls, output_file, payload_path, picture_file, \
+    user_errors
 
-GALLERY_ITEMS = 30
+GALLERY_ITEMS = 12  # one compact page beside the pictures
 
 
 class ImageView:
-    sliders_heading = "#### Attributes"
+    sliders_heading = "#### Attributes: drag to edit the decoded image"
     advanced_label = "Advanced: the other latent dims, the latent code, the prior seed"
     steps_label = "Steps per row"
     input_noun = "an input"
@@ -32,8 +33,10 @@ class ImageView:
 
     def intro(self, spec) -> str:
         figure = spec.paper_figures.get("traversal")
-        return (f"Encode an image, move its attributes with the sliders, and see every attribute traversed from "
-                f"−{SPAN:g} to {SPAN:g} along its latent dim{f' (paper Fig. {figure})' if figure else ''}.")
+        return (f"**Start here:** a held-out {spec.display_name} image is already encoded. Drag a slider under "
+                f"*Decoded* to change one attribute of it; click another example or upload your own picture. "
+                f"Below, every attribute is traversed from −{SPAN:g} to {SPAN:g} along its latent dim"
+                f"{f' (paper Fig. {figure})' if figure else ''}.")
 
     def traversal_heading(self, spec) -> str:
         return ("### Traversals\nEach row moves one attribute's dim from −4 to 4, all other dims fixed; the plot "
@@ -44,29 +47,34 @@ class ImageView:
         ex, key = self.explorer, t.key
         n = len(ex.samples) if ex.has_samples else 0
         with gr.Row(equal_height=False):
-            with gr.Column(scale=1, min_width=260):
+            with gr.Column(scale=2, min_width=260):
                 t.upload = gr.File(label="Upload an image (PNG, JPEG, GIF, BMP, WebP…)", file_types=["image"],
-                                   height=110, elem_id=f"{key}-upload")
+                                   height=130, elem_id=f"{key}-upload")
                 with gr.Row():
                     t.index = gr.Number(label="Held-out item #", value=0, precision=0, minimum=0, maximum=max(n - 1, 0),
                                         interactive=bool(n), min_width=90, elem_id=f"{key}-index")
                     t.load = gr.Button("Load", interactive=bool(n), min_width=60, elem_id=f"{key}-load")
                 with gr.Row():
-                    t.random = gr.Button("Random from dataset", interactive=bool(n), min_width=120)
+                    t.random = gr.Button("Random example", interactive=bool(n), min_width=120)
                     t.prior = gr.Button("Sample from prior", min_width=120)
-            with gr.Column(scale=1, min_width=200):
-                t.source = gr.Image(label="Encoded input", type="filepath", format="png", interactive=False, height=260,
-                                    elem_classes=["pixelated", "fill-image"], elem_id=f"{key}-input")
-            with gr.Column(scale=1, min_width=200):
-                t.output = gr.Image(label="Decoded (edit with the sliders)", format="png", interactive=False,
-                                    height=260, elem_classes=["pixelated", "fill-image"], elem_id=f"{key}-output")
-        t.examples = gr.Dataset(
-            components=[gr.Image(render=False)], type="index", layout="gallery", samples_per_page=GALLERY_ITEMS,
-            samples=[[output_file(f"{key}_heldout_{i}.png", png_bytes(ex.samples.inputs[i], 2))]
-                     for i in range(min(GALLERY_ITEMS, n))],
-            label="Held-out examples (click one)", visible=bool(n), elem_classes=["pixelated"],
-            elem_id=f"{key}-examples")
-        t.info = gr.Markdown(label="Measured attributes", elem_id=f"{key}-info")
+                with gr.Accordion("Held-out examples (click one)", open=True, visible=bool(n)):
+                    t.examples = gr.Dataset(
+                        components=[gr.Image(render=False)], type="index", layout="gallery",
+                        samples_per_page=GALLERY_ITEMS, show_label=False,
+                        samples=[[output_file(f"{key}_heldout_{i}.png", png_bytes(ex.samples.inputs[i], 2))]
+                                 for i in range(min(GALLERY_ITEMS, n))],
+                        label="Held-out examples", elem_classes=["pixelated", "arvae-gallery"],
+                        elem_id=f"{key}-examples")
+            with gr.Column(scale=3, min_width=300, elem_id=f"{key}-edit"):
+                with gr.Row(equal_height=True, elem_classes=["arvae-sticky"]):  # on phones, stays over the sliders
+                    t.source = gr.Image(label="Encoded input", type="filepath", format="png", interactive=False,
+                                        height=210, min_width=140, elem_classes=["pixelated", "fill-image"],
+                                        elem_id=f"{key}-input")
+                    t.output = gr.Image(label="Decoded (edit with the sliders)", format="png", interactive=False,
+                                        height=210, min_width=140, elem_classes=["pixelated", "fill-image"],
+                                        elem_id=f"{key}-output")
+                attribute_controls(t, self.sliders_heading)
+                t.info = gr.Markdown(label="Measured attributes", elem_id=f"{key}-info")
 
     def edit_panel(self, t) -> None:
         t.decoded_outputs = [t.output, t.info]
@@ -77,8 +85,8 @@ class ImageView:
     def traversal_panel(self, t) -> None:
         with gr.Row(equal_height=False):
             grid = gr.Image(label="Traversal grid", show_label=False, format="png", interactive=False,
-                            elem_id=f"{t.key}-grid")
-            lines = gr.Plot(label="Measured attribute along each traversal", elem_id=f"{t.key}-lines")
+                            min_width=340, elem_id=f"{t.key}-grid")
+            lines = gr.Plot(label="Measured attribute along each traversal", min_width=340, elem_id=f"{t.key}-lines")
         t.traversal_outputs = [grid, lines]
         with gr.Accordion("Compare AR-VAE and β-VAE on this input", open=False):
             t.compare = gr.Button("Compare both models", interactive=len(self.explorer.kinds) > 1,
@@ -92,7 +100,8 @@ class ImageView:
         return [t.output, t.z_box, t.info]
 
     def picture(self, image):
-        return image_to_pil((image >= 0.5).astype(np.float32) if self.explorer.spec.input.binary else image)
+        binary = self.explorer.spec.input.binary
+        return picture_file(f"{self.explorer.spec.key}_prior", (image >= 0.5).astype(np.float32) if binary else image)
 
     def prepared(self, image) -> np.ndarray:
         path = payload_path(image)
@@ -108,11 +117,12 @@ class ImageView:
         decoded = ex.decode(kind, z)[0]
         table = ex.attribute_table({"input (measured)": ex.measure(array[None])[0],
                                     "reconstruction (measured)": ex.measure(decoded[None])[0]}, kind)
-        return image_to_pil(decoded), format_z(z), table, z
+        return picture_file(f"{ex.spec.key}_{kind}_decoded", decoded), format_z(z), table, z
 
     def show_decoded(self, t, kind, code, decoded):
         measured = self.explorer.measure(decoded)[0]
-        return image_to_pil(decoded[0]), self.explorer.attribute_table({"decoded (measured)": measured}, kind)
+        return (picture_file(f"{t.key}_{kind}_decoded", decoded[0]),
+                self.explorer.attribute_table({"decoded (measured)": measured}, kind))
 
     def grid(self, kind, traversal, title):
         labels = [f"{pretty(n)} · z[{d}]" for n, d in zip(self.explorer.spec.attribute_names, traversal.dims)]
@@ -121,7 +131,8 @@ class ImageView:
 
     def show_traversal(self, t, kind, traversal):
         names = self.explorer.spec.attribute_names
-        return (self.grid(kind, traversal, f"{MODEL_LABEL[kind]}: each row sweeps one dim"),
+        grid = self.grid(kind, traversal, f"{MODEL_LABEL[kind]}: each row sweeps one dim")
+        return (picture_file(f"{t.key}_{kind}_traversal", grid),
                 attribute_lines_figure(traversal.values, traversal.measured, names, traversal.dims,
                                        title=f"{MODEL_LABEL[kind]}: measured attribute along each row"))
 
@@ -131,11 +142,11 @@ class ImageView:
 
         @user_errors("read the uploaded image")
         def prepare(image):
-            return image_to_pil(ex.prepare_upload(payload_path(image)))
+            return picture_file(f"{key}_upload", ex.prepare_upload(payload_path(image)))
 
         @user_errors("load the held-out example")
         def example(index):
-            return image_to_pil(ex.example(index))
+            return picture_file(f"{key}_example", ex.example(index))
 
         @user_errors("sample from the prior")
         def prior(model, seed):
@@ -154,7 +165,10 @@ class ImageView:
                 return gr.skip()
             return example(0) if ex.has_samples else prior("arvae", 0)
 
-        t.upload.upload(prepare, t.upload, t.source, api_name=f"{key}_prepare", **LIGHT)
+        # a bad upload leaves input and output on the previous picture (no "Error" on one of them only),
+        # says why in a toast and empties the upload box
+        t.upload.upload(prepare, t.upload, t.source, api_name=f"{key}_prepare", show_progress="hidden", **LIGHT
+                        ).failure(lambda: None, None, t.upload, **PRIVATE)
         gr.on([t.load.click, t.index.submit], example, t.index, t.source, api_name=f"{key}_example", **LIGHT)
         t.random.click(random_index, None, t.index, **PRIVATE).success(example, t.index, t.source, **PRIVATE)
         t.examples.click(pick, t.examples, t.index, **PRIVATE).success(example, t.index, t.source, **PRIVATE)
@@ -175,7 +189,7 @@ class ImageView:
             figure = attribute_lines_figure(values, {MODEL_LABEL[k]: tr.measured for k, tr in traversals.items()},
                                             names, {MODEL_LABEL[k]: tr.dims for k, tr in traversals.items()},
                                             title="AR-VAE (solid) vs β-VAE (dashed)")
-            return side_by_side(grids), figure
+            return picture_file(f"{t.key}_comparison", side_by_side(grids)), figure
 
         t.compare.click(compare, [t.source, t.steps], t.compare_outputs, api_name=f"{t.key}_compare",
                         preprocess=False, **HEAVY)

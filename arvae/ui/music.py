@@ -15,8 +15,12 @@ from arvae.music.export import midi_bytes, musicxml_string
 from arvae.music.file_import import SUPPORTED_EXTENSIONS
 from arvae.music.notation import notation_svg
 from arvae.music.pianoroll import music_traversal_figure, piano_roll_figure
-from arvae.music.tokens import FIRST_PITCH_TOKEN, MEASURE_TICKS
-from arvae.ui.common import HEAVY, LIGHT, PRIVATE, output_file, payload_path, user_errors
+from arvae.music.tokens import FIRST_PITCH_TOKEN, MEASURE_TICKS, PITCH_HIGH, PITCH_LOW
+from arvae.ui.common import HEAVY, LIGHT, PRIVATE, attribute_controls, output_file, payload_path, sound_file, \
+    user_errors
+
+
+FULL_RANGE = (PITCH_LOW, PITCH_HIGH)  # one pitch axis for every edit, so before and after compare
 
 
 def warning(note: str) -> str:
@@ -40,8 +44,10 @@ class MusicView:
     def intro(self, spec) -> str:
         names = [pretty(n) for n in spec.attribute_names]
         figure = spec.paper_figures.get("traversal")
-        return (f"Pick a measure, hear it, and change its {', '.join(names[:-1])} and {names[-1]} with the sliders; "
-                f"every attribute is traversed along its latent dim{f' (paper Fig. {figure})' if figure else ''}.")
+        return (f"**Start here:** a held-out measure is already loaded; press ▶ to hear it. Drag the sliders beside "
+                f"*Decoded measure* to change its {', '.join(names[:-1])} and {names[-1]}, then listen again. Pick "
+                f"another measure or upload a MIDI / MusicXML / ABC file. Below, every attribute is traversed along "
+                f"its latent dim{f' (paper Fig. {figure})' if figure else ''}.")
 
     def traversal_heading(self, spec) -> str:
         figure = spec.paper_figures.get("traversal")
@@ -59,37 +65,41 @@ class MusicView:
                 with gr.Row():
                     t.random = gr.Button("Random measure", interactive=ex.has_samples, min_width=100)
                     t.prior = gr.Button("Sample from prior", min_width=100)
-                t.upload = gr.File(label="…or upload MIDI / MusicXML / ABC", height=120, elem_id=f"{key}-upload",
+                t.upload = gr.File(label="…or upload MIDI / MusicXML / ABC", height=130, elem_id=f"{key}-upload",
                                    file_types=list(SUPPORTED_EXTENSIONS))
                 t.import_md = gr.Markdown(label="Import messages", elem_id=f"{key}-import-messages")
                 t.measure = gr.Dropdown([], label="Measure of the uploaded file", interactive=True, visible=True)
                 t.imported = gr.Textbox(label="Imported measures (JSON, M x 24 tokens)", visible=False)
-            with gr.Column(scale=2, min_width=380):
+            with gr.Column(scale=2, min_width=320):
                 t.input_plot = gr.Plot(label="Input measure", elem_id=f"{key}-input-roll")
                 t.input_audio = gr.Audio(label="Input measure", interactive=False, elem_id=f"{key}-input-audio")
         t.source = gr.Textbox(label="Input measure tokens (24 per measure; see README)", interactive=False,
-                              max_lines=2, elem_id=f"{key}-tokens")
+                              max_lines=2, elem_id=f"{key}-tokens", render=False)
 
     def edit_panel(self, t) -> None:
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=3):
-                plot = gr.Plot(label="Decoded measure", elem_id=f"{t.key}-edit-roll")
-            with gr.Column(scale=2):
+        with gr.Row(equal_height=False, elem_classes=["arvae-edit-row"]):
+            with gr.Column(scale=3, min_width=320, elem_id=f"{t.key}-edit"):
+                plot = gr.Plot(label="Decoded measure", elem_id=f"{t.key}-edit-roll",
+                               elem_classes=["arvae-sticky"])  # on phones, stays over the sliders
                 audio = gr.Audio(label="Decoded measure", interactive=False, elem_id=f"{t.key}-edit-audio")
+                notation = gr.HTML(label="Notation (SVG)", elem_classes=["arvae-notation"],
+                                   elem_id=f"{t.key}-edit-notation")
+            with gr.Column(scale=2, min_width=300, elem_classes=["arvae-controls"]):
+                attribute_controls(t, self.sliders_heading)
                 info = gr.Markdown(label="Measured attributes")
                 files = gr.File(label="Download (MIDI, MusicXML)", file_count="multiple", interactive=False)
-        notation = gr.HTML(label="Notation (SVG)", elem_classes=["arvae-notation"], elem_id=f"{t.key}-edit-notation")
         t.decoded_tokens = gr.Textbox(label="Decoded measure tokens", interactive=False, max_lines=2, render=False)
         t.decoded_outputs = [t.decoded_tokens, plot, audio, notation, files, info]
 
     def advanced_panel(self, t) -> None:
+        t.source.render()
         t.decoded_tokens.render()
 
     def traversal_panel(self, t) -> None:
         roll = gr.Plot(label="Piano rolls and measured attributes", elem_id=f"{t.key}-traversal")
         with gr.Row():
-            audios = [gr.Audio(label=f"Play: {pretty(n)} traversal", interactive=False, elem_id=f"{t.key}-audio-{n}")
-                      for n in t.spec.attribute_names]
+            audios = [gr.Audio(label=f"Play: {pretty(n)} traversal", interactive=False, min_width=260,
+                               elem_id=f"{t.key}-audio-{n}") for n in t.spec.attribute_names]
         info = gr.Markdown(label="Notes")
         with gr.Accordion("Notation and downloads of the traversals", open=False):
             files = gr.File(label="MIDI and MusicXML of every traversal", file_count="multiple", interactive=False)
@@ -113,16 +123,18 @@ class MusicView:
             raise ValueError(f"encode takes one measure of {MEASURE_TICKS} tokens, got {len(measure)} measures")
         z = ex.encode(kind, measure[0])
         audio, _ = synthesize(measure, tempo=self.tempo)
-        title = "Input measure: " + ", ".join(f"{pretty(n)} {v:.2f}" for n, v in
-                                              zip(ex.spec.attribute_names, ex.measure(measure)[0]))
-        return format_z(z), piano_roll_figure(measure, title=title, height=260), audio, z
+        values = [f"{pretty(n)} {v:.2f}" for n, v in zip(ex.spec.attribute_names, ex.measure(measure)[0])]
+        title = dict(text=" · ".join(values[:2]) + "<br>" + " · ".join(values[2:]), font=dict(size=12))
+        return (format_z(z), piano_roll_figure(measure, title=title, height=260, pitch_range=FULL_RANGE),
+                sound_file(f"{ex.spec.key}_input", audio), z)
 
     def show_decoded(self, t, kind, code, measure):
         ex = self.explorer
         audio, note = synthesize(measure, tempo=self.tempo)
         dims, _ = ex.attribute_dims(kind)
         table = ex.attribute_table({"slider (z)": code[dims], "measured": ex.measure(measure)[0]}, kind)
-        return (json.dumps(measure[0].tolist()), piano_roll_figure(measure, height=240), audio,
+        return (json.dumps(measure[0].tolist()), piano_roll_figure(measure, height=260, pitch_range=FULL_RANGE),
+                sound_file(f"{t.key}_{kind}_decoded", audio),
                 f"<div>{notation_svg(measure)}</div>", self.files(f"{t.key}_{kind}_measure", measure),
                 table + ("\n\n" + warning(note) if note else ""))
 
@@ -133,7 +145,7 @@ class MusicView:
         audios, files, sections, note = [], [], [], ""
         for l, name in enumerate(names):
             audio, note = synthesize(traversal.decoded[l], tempo=self.tempo)
-            audios.append(audio)
+            audios.append(sound_file(f"{t.key}_{kind}_traversal_{name}", audio))
             files += self.files(f"{t.key}_{kind}_traversal_{name}_z{dims[l]}", traversal.decoded[l])
             sections.append(f"<h4>{pretty(name)}: z[{dims[l]}] from {values[0]:+.1f} to {values[-1]:+.1f}</h4>"
                             + notation_svg(traversal.decoded[l]))

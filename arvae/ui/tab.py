@@ -12,7 +12,7 @@ from arvae.explorer import DEFAULT_STEPS, MAX_STEPS, MODEL_LABEL, SURFACE_RESOLU
     parse_z, pretty
 from arvae.figures import surface_figure
 from arvae.traversal import traversal_values
-from arvae.ui.common import HEAVY, LIGHT, PRIVATE, QUIET, attribute_sliders, follower_updates, latent_slider, \
+from arvae.ui.common import HEAVY, LIGHT, PRIVATE, QUIET, controls_note_update, follower_updates, latent_slider, \
     model_radio, notice, slider_updates, user_errors
 
 
@@ -32,11 +32,8 @@ def build_tab(explorer, view) -> Tab:
     gr.Markdown(view.intro(spec))
     with gr.Row():
         t.model = model_radio(explorer)
+    # the views place the attribute controls (common.attribute_controls) beside the output they change
     view.input_panel(t)  # sets t.source (the input the code is encoded from) and its controls
-    t.dims_md = gr.Markdown(explorer.dims_note("arvae") if explorer.available else "")
-    gr.Markdown(view.sliders_heading)
-    with gr.Row():
-        t.attr_sliders = attribute_sliders(explorer)
     view.edit_panel(t)  # sets t.decoded_outputs
     with gr.Accordion(view.advanced_label, open=False):
         with gr.Row():
@@ -46,7 +43,6 @@ def build_tab(explorer, view) -> Tab:
                              elem_id=f"{key}-z", max_lines=3)
         view.advanced_panel(t)
         t.seed = gr.Number(label="Seed for “Sample from prior” (−1: random)", value=-1, precision=0)
-    reset = gr.Button("Reset sliders to the encoded input", size="sm")
     t.z0 = gr.State(None)
     gr.Markdown(view.traversal_heading(spec))
     with gr.Row():
@@ -65,7 +61,8 @@ def build_tab(explorer, view) -> Tab:
 
     def sync(model, z):
         kind = check_kind(model)
-        return [*slider_updates(explorer, kind, parse_z(z, D), len(t.dim_sliders)), explorer.dims_note(kind)]
+        return [*slider_updates(explorer, kind, parse_z(z, D), len(t.dim_sliders)),
+                controls_note_update(explorer, kind)]
 
     @user_errors("decode the latent code")
     def decode(model, z):
@@ -90,9 +87,10 @@ def build_tab(explorer, view) -> Tab:
 
     # ------------------------------------------------------------------ wiring
     view.wire_inputs(t)
-    sync_outputs = [*sliders, t.dims_md]
+    sync_outputs = [*sliders, t.controls_note]
     encoded = gr.on([t.source.change, t.model.input], view.encode, [t.source, t.model], [*view.encode_outputs(t), t.z0],
                     api_name=f"{key}_encode", trigger_mode="always_last", preprocess=view.preprocess_source,
+                    show_progress_on=[*view.encode_outputs(t), *t.traversal_outputs],  # a cold start loads models
                     **LIGHT).success(sync, [t.model, t.z_box], sync_outputs, **QUIET)
     if view.decode_after_encode:
         encoded = encoded.success(decode, [t.model, t.z_box], t.decoded_outputs, **PRIVATE)
@@ -102,7 +100,7 @@ def build_tab(explorer, view) -> Tab:
         sync, [t.model, t.z_box], sync_outputs, **QUIET)
     gr.on([s.input for s in sliders], edit, [t.model, t.z_box, *sliders], [t.z_box, *t.decoded_outputs, *t.attr_sliders],
           api_visibility="private", trigger_mode="always_last", show_progress="hidden", **LIGHT)
-    reset.click(reset_code, t.z0, t.z_box, **PRIVATE).success(sync, [t.model, t.z_box], sync_outputs, **QUIET).success(
+    t.reset.click(reset_code, t.z0, t.z_box, **PRIVATE).success(sync, [t.model, t.z_box], sync_outputs, **QUIET).success(
         decode, [t.model, t.z_box], t.decoded_outputs, **PRIVATE)
     gr.on([traverse_btn.click, t.steps.release], traverse, [t.model, t.z_box, t.steps], t.traversal_outputs,
           api_name=f"{key}_traverse", **view.traverse_queue)
