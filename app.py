@@ -48,7 +48,7 @@ CSS = """
 .arvae-notation h4 { margin: 8px 0 2px 0; }
 .arvae-heading h3, .arvae-heading h4 { margin: 0; }
 /* tables keep words whole: a wide table scrolls instead */
-.prose table { display: block; overflow-x: auto; max-width: 100%; }
+.prose table { display: block; overflow-x: auto; width: fit-content; max-width: 100%; }
 .prose th, .prose td { word-break: keep-all; overflow-wrap: normal; hyphens: none; }
 /* long menu entries end in an ellipsis before the caret */
 input[role="listbox"], .wrap-inner input { text-overflow: ellipsis; }
@@ -58,7 +58,7 @@ input[role="listbox"], .wrap-inner input { text-overflow: ellipsis; }
   .arvae-edit-row > .column { display: contents; }
   .arvae-edit-row .arvae-sticky { order: -2; }
   .arvae-controls > * { order: -1; }
-  .arvae-sticky { position: sticky; top: 0; z-index: 20; background: var(--background-fill-primary); }
+  .arvae-sticky { position: sticky; top: 0; z-index: 1000; background: var(--background-fill-primary); }
   .prose th, .prose td { padding: 4px 6px; font-size: 0.85em; }
 }
 """
@@ -110,9 +110,9 @@ def build_demo(root=None) -> gr.Blocks:
             with gr.Tab("About & metrics", id="about", elem_id="tab-about"):
                 gr.Markdown(ABOUT, latex_delimiters=[{"left": "$$", "right": "$$", "display": True},
                                                      {"left": "$", "right": "$", "display": False}])
+                gr.Markdown(metrics_help_markdown(), elem_id="metrics-help")
                 gr.Markdown("### Metrics of the shipped models")
                 table = gr.Markdown(metrics_markdown(root), label="Metrics table", elem_id="metrics-table")
-                gr.Markdown(metrics_help_markdown(), elem_id="metrics-help")
                 refresh = gr.Button("Refresh metrics", size="sm")
 
                 def about_metrics():
