@@ -64,8 +64,10 @@ def attribute_lines_figure(values, measured, attribute_names, dims=None, title: 
         else:
             x_title = "latent value"
         fig.update_xaxes(title_text=x_title, row=l // cols + 1, col=l % cols + 1, zeroline=False)
-        fig.update_yaxes(title_text="measured", row=l // cols + 1, col=l % cols + 1)
-    fig.update_layout(title=title, height=max(300, 250 * rows + 60), margin=dict(l=50, r=20, t=70 if title else 50, b=40),
+        # the y title only left of each row: on a phone the plots are narrow and it would cover the neighbour's ticks
+        fig.update_yaxes(title_text="measured" if l % cols == 0 else None, row=l // cols + 1, col=l % cols + 1)
+    fig.update_layout(title=dict(text=title, font=dict(size=13)) if title else None, height=max(300, 250 * rows + 60),
+                      margin=dict(l=50, r=20, t=70 if title else 50, b=40),
                       template="plotly_white", showlegend=len(series) > 1,
                       legend=dict(orientation="h", y=1.12, x=0.0))
     return fig
