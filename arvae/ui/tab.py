@@ -52,7 +52,8 @@ def build_tab(explorer, view) -> Tab:
     figure = spec.paper_figures.get("surface")
     gr.Markdown(f"### Attribute surface{f' (Fig. {figure})' if figure else ''}\nThe attribute measured over a "
                 "plane of the latent space: x is the attribute's dim, y another dim, all other dims fixed at the "
-                "current code.")
+                "current code, which the × marks. Along x the colour should change steadily when the model controls "
+                "the attribute; along y it should stay the same.")
     surface_panel(t)
 
     # ------------------------------------------------------------------ handlers
