@@ -16,8 +16,11 @@ resident memory (``/proc/<pid>/status`` VmRSS; Linux): at start, after the warm-
 done twice, then one unrecorded concurrent round of two requests per client: models loaded, caches
 and worker threads in their steady state), at the end of the run, and -- the growth figure -- after
 the warm-up and after the run each followed by ``--settle`` seconds idle (the app hands freed memory
-back every 10 s). ``--check`` exits with 1 unless: no error, slider p95 <= 1 s while heavy requests
-run, and RSS growth over the run <= 10 %.
+back every 10 s); all of it for the app's process and its worker processes (``--workers N`` sets
+their number, ``ARVAE_WORKERS``), and the app's CPU use in cores (CPU seconds / wall seconds of the
+run). ``--check`` exits with 1 unless issue 15's targets are met: no error, slider p95 <= 250 ms
+while heavy requests run, music traversal and surface p95 <= 4 s, >= 1.6 cores, RSS growth <= 10 %
+and peak RSS <= 2 GB.
 """
 from __future__ import annotations
 
@@ -46,8 +49,11 @@ SLIDER_KEYS, TRAVERSE_KEYS, SURFACE_KEYS = keys_for("slider"), keys_for("travers
 SLIDER, TRAVERSE, SURFACE = "slider", "music traversal", "surface"
 MIX = ((SLIDER, 0.5), (TRAVERSE, 0.25), (SURFACE, 0.25))
 HEAVY = (TRAVERSE, SURFACE)
-TARGET_SLIDER_P95_S = 1.0
+TARGET_SLIDER_P95_S = 0.25  # issue 15's targets (2-core machine)
+TARGET_HEAVY_P95_S = 4.0
+TARGET_CORES = 1.6
 TARGET_RSS_GROWTH = 0.10
+TARGET_PEAK_RSS_MB = 2048
 
 
 # ------------------------------------------------------------------------------------ the app
@@ -58,33 +64,57 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def cpu_s(pid: int | None) -> float | None:
-    """User + system CPU seconds of process ``pid`` (Linux), or None."""
-    if pid is None:
-        return None
+def _stat_fields(pid: int) -> list[str] | None:
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
         return None
+
+
+def app_processes(pid: int) -> list[int]:
+    """``pid`` and its descendants (the app's worker processes), from /proc (Linux)."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat_fields(int(entry.name))):
+            parents[int(entry.name)] = int(fields[1])
+    tree, grew = {pid}, True
+    while grew:
+        more = {child for child, parent in parents.items() if parent in tree} - tree
+        tree, grew = tree | more, bool(more)
+    return sorted(tree)
+
+
+def cpu_s(pid: int | None) -> float | None:
+    """User + system CPU seconds of the app (process ``pid`` and its workers; Linux), or None.
+    Workers replaced during the run take their CPU time with them: a lower bound then."""
+    if pid is None or _stat_fields(pid) is None:
+        return None
+    total = 0.0
+    for member in app_processes(pid):
+        if fields := _stat_fields(member):
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def rss_mb(pid: int | None) -> float | None:
-    if pid is None:
+    """Resident memory of the app and its workers, in MB (Linux), or None."""
+    if pid is None or _stat_fields(pid) is None:
         return None
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    except OSError:
-        return None
-    return None
+    total = 0
+    for member in app_processes(pid):
+        try:
+            total += int(Path(f"/proc/{member}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except OSError:
+            pass
+    return total / 2**20
 
 
-def launch_app(checkpoints: Path | None, log_path: Path, timeout: float = 180.0):
+def launch_app(checkpoints: Path | None, log_path: Path, timeout: float = 180.0, workers: int | None = None):
     port = free_port()
     env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
            "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")}
+    if workers is not None:
+        env["ARVAE_WORKERS"] = str(workers)
     if checkpoints is not None:
         env["ARVAE_CHECKPOINTS"] = str(checkpoints)
     log = open(log_path, "w")
@@ -264,7 +294,8 @@ def markdown(report: dict) -> str:
     lines.append(f"RSS of the app: {fmt(rss['start'], 'MB')} at start; {fmt(rss['before'], 'MB')} after the warm-up "
                  f"and {fmt(rss['after'], 'MB')} after the run, each after {report['settle_s']:g} s idle"
                  + (f" ({100 * report['rss_growth']:+.1f} %)" if report["rss_growth"] is not None else "")
-                 + f"; {fmt(rss['end'], 'MB')} at the end of the run.")
+                 + f"; {fmt(rss['end'], 'MB')} at the end of the run, peak {fmt(rss['peak'], 'MB')} (the app and its "
+                   "worker processes).")
     cpu = report.get("app_cpu_s")
     lines.append(f"{report['requests']} requests from {report['clients']} clients in {report['wall_s']:.0f} s"
                  + (f"; the app used {cpu:.0f} CPU-seconds ({cpu / report['wall_s']:.2f} cores)" if cpu else "")
@@ -285,6 +316,15 @@ def verdict(report: dict) -> list[str]:
         failures.append(f"{what} is {fmt(p95)} (target <= {TARGET_SLIDER_P95_S:g} s)")
     if report["rss_growth"] is not None and report["rss_growth"] > TARGET_RSS_GROWTH:
         failures.append(f"RSS grew {100 * report['rss_growth']:.1f} % (target <= {100 * TARGET_RSS_GROWTH:g} %)")
+    if report["rss_mb"]["peak"] > TARGET_PEAK_RSS_MB:
+        failures.append(f"peak RSS {report['rss_mb']['peak']:.0f} MB (target <= {TARGET_PEAK_RSS_MB} MB)")
+    for action in HEAVY:
+        p95 = report["actions"][action]["p95_s"]
+        if p95 is not None and p95 > TARGET_HEAVY_P95_S:
+            failures.append(f"{action} p95 is {fmt(p95)} (target <= {TARGET_HEAVY_P95_S:g} s)")
+    cores = report.get("app_cores")
+    if not report.get("sliders_only") and cores is not None and cores < TARGET_CORES:
+        failures.append(f"the app used {cores:.2f} cores (target >= {TARGET_CORES:g})")
     return failures
 
 
@@ -301,6 +341,8 @@ def main(argv=None) -> int:
     parser.add_argument("--pid", type=int, help="with --url: the app's process id, for its RSS")
     parser.add_argument("--checkpoints", type=Path, help="ARVAE_CHECKPOINTS for the launched app (default ./checkpoints)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, help="worker processes of the launched app (ARVAE_WORKERS; "
+                                                     "default one per core, 0: heavy actions in the app's threads)")
     parser.add_argument("--sliders-only", action="store_true",
                         help="a control run: only slider requests (how fast sliders are without heavy requests)")
     parser.add_argument("--no-warm-up", action="store_true")
@@ -315,7 +357,7 @@ def main(argv=None) -> int:
         url, pid = args.url, args.pid
     else:
         log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"arvae-load-{os.getpid()}.log"
-        process, url = launch_app(args.checkpoints, log_path)
+        process, url = launch_app(args.checkpoints, log_path, workers=args.workers)
         pid = process.pid
         print(f"app.py serving {url} (pid {pid}, log {log_path})", flush=True)
     try:
@@ -326,8 +368,17 @@ def main(argv=None) -> int:
         time.sleep(args.settle)
         rss_before = rss_mb(pid)
         print(f"running {args.clients} clients x {args.requests} requests ...", flush=True)
-        cpu_before = cpu_s(pid)
+        cpu_before, peak = cpu_s(pid), [rss_before or 0.0]
+        sampling = threading.Event()
+
+        def sample_peak():
+            while not sampling.wait(0.5):
+                peak.append(rss_mb(pid) or 0.0)
+
+        sampler = threading.Thread(target=sample_peak, daemon=True)
+        sampler.start()
         records = run_load(url, args.clients, args.requests, args.seed, ((SLIDER, 1.0),) if args.sliders_only else MIX)
+        sampling.set()
         cpu_after = cpu_s(pid)
         rss_end = rss_mb(pid)
         time.sleep(args.settle)
@@ -340,10 +391,13 @@ def main(argv=None) -> int:
             except subprocess.TimeoutExpired:
                 process.kill()
     report = summarize(records)
+    app_cpu = (cpu_after - cpu_before) if cpu_before is not None and cpu_after is not None else None
+    report["app_cores"] = app_cpu / report["wall_s"] if app_cpu and report["wall_s"] else None
     report.update(sliders_only=args.sliders_only, clients=args.clients, requests_per_client=args.requests, url=url, machine=machine_text,
                   date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                  rss_mb={"start": rss_start, "before": rss_before, "end": rss_end, "after": rss_after},
-                  load_average_end=os.getloadavg()[0] if hasattr(os, "getloadavg") else None, settle_s=args.settle, app_cpu_s=(cpu_after - cpu_before) if cpu_before is not None else None,
+                  rss_mb={"start": rss_start, "before": rss_before, "end": rss_end, "after": rss_after,
+                          "peak": max(peak)}, workers=args.workers,
+                  load_average_end=os.getloadavg()[0] if hasattr(os, "getloadavg") else None, settle_s=args.settle, app_cpu_s=app_cpu,
                   rss_growth=(rss_after / rss_before - 1.0) if rss_before and rss_after else None)
     print(markdown(report))
     failures = verdict(report)

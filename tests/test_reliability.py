@@ -32,6 +32,7 @@ from safetensors.torch import load_file
 from arvae import checkpoint, hub, image_input, registry, uploads
 from arvae.music import export, file_import
 from arvae.music import tokens as T
+from benchmarks.load import rss_mb
 
 pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
@@ -433,23 +434,6 @@ def abc_at_the_size_limit(path: Path) -> Path:
     return path
 
 
-def app_memory_mb(pid: int) -> float:
-    """Resident memory of the app and its worker processes (Linux /proc), in MB."""
-    children = {int(p.name): int(p.joinpath("stat").read_text().rsplit(")", 1)[1].split()[1])
-                for p in Path("/proc").iterdir() if p.name.isdigit() and p.joinpath("stat").exists()}
-    tree, grew = {pid}, True
-    while grew:
-        more = {child for child, parent in children.items() if parent in tree} - tree
-        tree, grew = tree | more, bool(more)
-    total = 0
-    for member in tree:
-        try:
-            total += int(Path(f"/proc/{member}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-        except OSError:
-            pass
-    return total / 2**20
-
-
 def test_hostile_uploads_are_refused_within_seconds_while_sliders_keep_answering(app_server, client, tmp_path):
     hostile = {degenerate_meter_midi(tmp_path / "meter.mid"): r"invalid time signature 4/1\.15e\+18",
                far_future_midi(tmp_path / "far.mid"): r"lasts 2,250,000 bars .* limit is 2,000 bars",
@@ -466,7 +450,7 @@ def test_hostile_uploads_are_refused_within_seconds_while_sliders_keep_answering
                 slider_times.append(time.monotonic() - started)
             except Exception as error:  # noqa: BLE001 -- any failure of a light request is what we look for
                 slider_errors.append(error)
-            memory.append(app_memory_mb(app_server.process.pid))
+            memory.append(rss_mb(app_server.process.pid))  # the app and its worker processes
 
     mover = threading.Thread(target=move_sliders)
     mover.start()

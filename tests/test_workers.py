@@ -2,6 +2,7 @@
 that crashes or goes over its CPU or memory budget is killed and replaced, and its call gets a
 clear error while the pool keeps answering; light work in the caller's process goes on while every
 worker is busy; closing the pool stops a stuck worker at once."""
+import re
 import threading
 import time
 
@@ -38,6 +39,28 @@ def test_worker_results_equal_in_process_results(pool, local):
     expected, *dims = local["mnist"].surface("arvae", np.zeros(16, np.float32), "thickness", 3, 8)
     assert (dim_x, dim_y) == tuple(dims)
     np.testing.assert_allclose(values, expected, rtol=1e-4, atol=1e-4, equal_nan=True)
+
+
+def drawing(text: str) -> list[str]:
+    """What a score or an engraving holds, without the random ids music21 and verovio give elements."""
+    text = re.sub(r'\b(xml:)?id="[^"]*"', "", text)
+    return re.findall(r'\b(?:d|transform|points|x|y)="[^"]*"|<(?:pitch|duration|type)>[^<]*', text)
+
+
+def test_music_traversal_media_from_a_worker_equal_those_made_here(pool, local):
+    """The handler's heavy half (figure, audio, MIDI, MusicXML, notation) runs in a worker."""
+    folk = local["folk"]
+    tr = folk.traverse("arvae", folk.prior_code(11), 4)
+    args = (tr.decoded, tr.values, tr.measured, tr.dims, "AR-VAE traversals")
+    remote = pool.call("folk", "arvae.music.media:render_traversal", *args)
+    here = workers.run(folk, "arvae.music.media:render_traversal", *args)  # no pool installed: in this process
+    assert remote.figure.to_plotly_json() == here.figure.to_plotly_json()
+    assert remote.midi == here.midi
+    for texts, texts_here in ((remote.musicxml, here.musicxml), (remote.svg, here.svg)):
+        assert [drawing(t) for t in texts] == [drawing(t) for t in texts_here] and drawing(texts[0])
+    for (rate, samples), (rate_here, samples_here) in zip(remote.audio, here.audio):
+        assert rate == rate_here
+        np.testing.assert_array_equal(samples, samples_here)
 
 
 def test_user_errors_come_back_with_their_type_and_message(pool, tmp_path):

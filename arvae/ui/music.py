@@ -14,7 +14,7 @@ from arvae.music.audio import synthesize
 from arvae.music.export import midi_bytes, musicxml_string
 from arvae.music.file_import import SUPPORTED_EXTENSIONS
 from arvae.music.notation import notation_svg
-from arvae.music.pianoroll import music_traversal_figure, piano_roll_figure
+from arvae.music.pianoroll import piano_roll_figure
 from arvae.music.tokens import FIRST_PITCH_TOKEN, MEASURE_TICKS, PITCH_HIGH, PITCH_LOW
 from arvae.ui.common import HEAVY, LIGHT, PRIVATE, attribute_controls, output_file, payload_path, sound_file, \
     user_errors
@@ -140,16 +140,16 @@ class MusicView:
 
     def show_traversal(self, t, kind, traversal):
         names, dims, values = t.spec.attribute_names, traversal.dims, traversal.values
-        figure = music_traversal_figure(traversal.decoded, values, traversal.measured, names, dims,
-                                        title=f"{MODEL_LABEL[kind]} traversals")
-        audios, files, sections, note = [], [], [], ""
+        media = workers.run(self.explorer, "arvae.music.media:render_traversal", traversal.decoded, values,
+                            traversal.measured, dims, f"{MODEL_LABEL[kind]} traversals")  # in a worker process
+        audios, files, sections = [], [], []
         for l, name in enumerate(names):
-            audio, note = synthesize(traversal.decoded[l], tempo=self.tempo)
-            audios.append(sound_file(f"{t.key}_{kind}_traversal_{name}", audio))
-            files += self.files(f"{t.key}_{kind}_traversal_{name}_z{dims[l]}", traversal.decoded[l])
+            audios.append(sound_file(f"{t.key}_{kind}_traversal_{name}", media.audio[l]))
+            stem = f"{t.key}_{kind}_traversal_{name}_z{dims[l]}"
+            files += [output_file(f"{stem}.mid", media.midi[l]), output_file(f"{stem}.musicxml", media.musicxml[l])]
             sections.append(f"<h4>{pretty(name)}: z[{dims[l]}] from {values[0]:+.1f} to {values[-1]:+.1f}</h4>"
-                            + notation_svg(traversal.decoded[l]))
-        return [figure, *audios, files, "".join(sections), warning(note)]
+                            + media.svg[l])
+        return [media.figure, *audios, files, "".join(sections), warning(media.note)]
 
     # ------------------------------------------------------------------ wiring
     def wire_inputs(self, t) -> None:
