@@ -41,7 +41,8 @@ def summary_rows(run_model_dir, every: int = 0) -> list[dict]:
     for index, entry in enumerate(history):
         if every and entry["step"] % every and index != len(history) - 1:
             continue
-        rows.append({"run": directory.parent.parent.name, "recipe": recipe(metadata), "step": entry["step"],
+        rows.append({"run": f"{directory.parent.parent.name}/{directory.name}", "recipe": recipe(metadata),
+                     "step": entry["step"],
                      "wall_time_s": entry.get("wall_time_s"),
                      "spearman": {name: entry["spearman"][name] for name in metadata["attribute_names"]},
                      "accuracy": entry["val"].get("accuracy")})
