@@ -173,11 +173,12 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     signal.signal(signal.SIGTERM, stop_on_sigterm)
     limit_malloc_arenas()
+    demo = build_demo()
     if workers.pool_size():  # heavy actions in worker processes; sliders stay here and never wait for them
+        # started once the page is built: their imports would slow the app's own start on a small machine
         pool = workers.WorkerPool(workers.pool_size(), torch_threads=torch.get_num_threads()).start()
         atexit.register(pool.close)
         workers.install(pool)
-    demo = build_demo()
     demo.queue(default_concurrency_limit=2, max_size=64)
     demo.launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
