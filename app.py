@@ -50,8 +50,8 @@ CSS = """
 /* tables keep words whole: a wide table scrolls instead */
 .prose table { display: block; overflow-x: auto; width: fit-content; max-width: 100%; }
 .prose th, .prose td { word-break: keep-all; overflow-wrap: normal; hyphens: none; }
-/* long menu entries end in an ellipsis before the caret */
-input[role="listbox"], .wrap-inner input { text-overflow: ellipsis; }
+/* long menu entries end in an ellipsis before the caret (the caret sits over the input's right end) */
+.wrap-inner input[role="combobox"] { text-overflow: ellipsis; padding-right: 28px; }
 @media (max-width: 640px) {
   /* music: the decoded roll stays on top, its sliders right under it, then audio and notation */
   .arvae-edit-row { flex-direction: column; }

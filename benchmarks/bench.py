@@ -30,7 +30,7 @@ Figures (targets for a 2-core CPU machine, from the issue):
 * ``train_samples_per_s`` per dataset model (CPU float32 on all cores; with CUDA also float32 and
   bfloat16 autocast on the GPU), optimizer steps on synthetic batches of the right shapes;
 * ``app_cold_start_s`` (<= 3: ``python app.py`` to the first HTTP 200 of ``/``) and
-  ``app_peak_rss_mb`` (<= 1,500 MiB: peak resident memory of the app's processes after loading
+  ``app_peak_rss_mb`` (<= 2,048 MiB: peak resident memory of the app's processes after loading
   both models of all four tabs through the API and computing an MNIST surface and a folk traversal).
 """
 from __future__ import annotations
@@ -66,7 +66,7 @@ TARGETS = {  # name -> (comparison, target)
     "morphometrics_pearson_r": (">=", 0.98),
     "music_attributes_per_s": (">=", 1_000_000.0),
     "app_cold_start_s": ("<=", 3.0),  # issue 15
-    "app_peak_rss_mb": ("<=", 1500.0),
+    "app_peak_rss_mb": ("<=", 2048.0),  # issue 15: the app and its worker processes
 }
 
 
@@ -496,7 +496,8 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _process_tree(pid: int) -> list[int]:
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (the app's worker processes), from /proc (Linux)."""
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -514,7 +515,7 @@ def _process_tree(pid: int) -> list[int]:
 
 def _peak_rss_kb(pid: int) -> int:
     total = 0
-    for member in _process_tree(pid):
+    for member in process_tree(pid):
         try:
             for line in Path(f"/proc/{member}/status").read_text().splitlines():
                 if line.startswith("VmHWM:"):
@@ -573,7 +574,7 @@ def bench_app_process(results: Results, root: Path, timeout: float = 180.0):
                 rss = _peak_rss_kb(process.pid) / 1024
                 results.add("app_peak_rss_mb", rss, "MiB", detail={
                     "models_loaded": loaded, "then": "an MNIST 32x32 surface and a folk traversal",
-                    "processes": len(_process_tree(process.pid))})
+                    "processes": len(process_tree(process.pid))})
             except Exception as error:  # noqa: BLE001
                 results.failed("app_peak_rss_mb", error)
         finally:

@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere: the project's packages
 
 from arvae import registry  # noqa: E402
-from benchmarks.bench import keys_for  # noqa: E402
+from benchmarks.bench import keys_for, process_tree  # noqa: E402
 from arvae.hardware import cpu_name  # noqa: E402
 
 SLIDER_KEYS, TRAVERSE_KEYS, SURFACE_KEYS = keys_for("slider"), keys_for("traversal"), keys_for("surface")
@@ -71,26 +71,13 @@ def _stat_fields(pid: int) -> list[str] | None:
         return None
 
 
-def app_processes(pid: int) -> list[int]:
-    """``pid`` and its descendants (the app's worker processes), from /proc (Linux)."""
-    parents = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (fields := _stat_fields(int(entry.name))):
-            parents[int(entry.name)] = int(fields[1])
-    tree, grew = {pid}, True
-    while grew:
-        more = {child for child, parent in parents.items() if parent in tree} - tree
-        tree, grew = tree | more, bool(more)
-    return sorted(tree)
-
-
 def cpu_s(pid: int | None) -> float | None:
     """User + system CPU seconds of the app (process ``pid`` and its workers; Linux), or None.
     Workers replaced during the run take their CPU time with them: a lower bound then."""
     if pid is None or _stat_fields(pid) is None:
         return None
     total = 0.0
-    for member in app_processes(pid):
+    for member in process_tree(pid):
         if fields := _stat_fields(member):
             total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return total
@@ -101,7 +88,7 @@ def rss_mb(pid: int | None) -> float | None:
     if pid is None or _stat_fields(pid) is None:
         return None
     total = 0
-    for member in app_processes(pid):
+    for member in process_tree(pid):
         try:
             total += int(Path(f"/proc/{member}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
         except OSError:

@@ -123,7 +123,7 @@ TEXT_OVERFLOW = """sel => {
     const scrolls = el => { for (let e = el; e && e !== root; e = e.parentElement) {
         const o = getComputedStyle(e).overflowX; if (o === 'auto' || o === 'scroll') return true; } return false; };
     const picked = root.querySelectorAll('label, button, th, td, [data-testid="block-info"], [data-testid="block-label"],'
-        + ' .prose p, .prose li, span.info, [role="tab"], input[type="text"], input[type="number"], input[role="listbox"]');
+        + ' .prose p, .prose li, span.info, [role="tab"], input[type="text"], input[type="number"], input[role="combobox"]');
     for (const el of picked) {
         if (!el.offsetParent || el.closest('.js-plotly-plot, svg, .hide') || !(el.value || el.innerText).trim()) continue;
         const style = getComputedStyle(el);
@@ -135,11 +135,16 @@ TEXT_OVERFLOW = """sel => {
     return bad;
 }"""
 
-# a menu's text must end before its caret
-MENU_UNDER_CARET = """sel => Array.from(document.querySelectorAll(sel + ' input[role="listbox"]')).filter(input => {
-    const icon = input.closest('.wrap-inner, .wrap') && input.closest('.wrap-inner, .wrap').querySelector('svg');
-    return input.offsetParent && icon && input.getBoundingClientRect().right > icon.getBoundingClientRect().left + 1;
-}).map(input => input.value)"""
+# a menu's text must end before its caret (the caret is drawn over the input's right end)
+MENU_UNDER_CARET = """sel => {
+    const menus = Array.from(document.querySelectorAll(sel + ' input[role="combobox"]')).filter(i => i.offsetParent);
+    if (!menus.length) return ['no menu found: the check would prove nothing'];
+    return menus.filter(input => {
+        const icon = input.closest('.wrap-inner').querySelector('.icon-wrap svg');
+        const textRight = input.getBoundingClientRect().right - parseFloat(getComputedStyle(input).paddingRight);
+        return icon && textRight > icon.getBoundingClientRect().left + 1;
+    }).map(input => input.value);
+}"""
 
 
 def visible_together(page, selectors) -> list[str]:
