@@ -37,6 +37,8 @@ from arvae.glossary import metrics_help_markdown
 from arvae.samples import checkpoints_root
 from arvae.ui import VIEWS
 from arvae.ui.common import LIGHT, clear_value_errors
+from arvae.ui.features import name_tools_by_endpoint
+from arvae.ui.share import unless_linked, wire_restore
 from arvae.ui.tab import build_tab, unavailable_tab
 
 MAX_FILE_SIZE = "20mb"
@@ -97,14 +99,16 @@ def build_demo(root=None) -> gr.Blocks:
                     "Each tab holds one dataset: drag a slider and watch (or hear) that attribute change. "
                     "*About & metrics* explains the method and how well each model learnt each attribute; "
                     "*Use via API* (page footer) lists every action for scripts.")
-        first_visits = []
-        with gr.Tabs(overflow_behavior="wrap"):
+        first_visits, built = [], {}
+        with gr.Tabs(overflow_behavior="wrap") as tabs:
             for key, explorer in by_key.items():
                 with gr.Tab(explorer.spec.display_name, id=key, elem_id=f"tab-{key}") as tab:
                     if not explorer.available:
                         unavailable_tab(explorer)
                         continue
-                    fn, inputs, outputs = build_tab(explorer, VIEWS[explorer.spec.domain](explorer)).first_visit
+                    built[key] = build_tab(explorer, VIEWS[explorer.spec.domain](explorer))
+                    fn, inputs, outputs = built[key].first_visit
+                    fn = unless_linked(fn, key, by_key)  # a shared link's code stays (ui/share.py)
                     tab.select(fn, inputs, outputs, api_visibility="private", **LIGHT)
                     first_visits.append((fn, inputs, outputs))
             with gr.Tab("About & metrics", id="about", elem_id="tab-about"):
@@ -123,6 +127,8 @@ def build_demo(root=None) -> gr.Blocks:
         if first_visits:  # the first tab is shown without a select event: fill it on page load
             fn, inputs, outputs = first_visits[0]
             demo.load(fn, inputs, outputs, api_visibility="private", **LIGHT)
+        wire_restore(demo, tabs, built)  # ?tab=...&model=...&z=... opens that view
+    name_tools_by_endpoint(demo)  # MCP tools carry the endpoint names
     clear_value_errors(demo)
     demo.explorers = by_key
     return demo
@@ -189,6 +195,7 @@ def main() -> None:
         head=HEAD,
         theme=gr.themes.Soft(primary_hue="indigo"),
         footer_links=["api", "gradio"],
+        mcp_server=True,  # every public endpoint is also an MCP tool (README "Agent tools")
     )
 
 

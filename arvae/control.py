@@ -188,13 +188,18 @@ class TargetResult:
 
 
 def default_tolerance(explorer, attribute: str) -> float:
-    """5 % of the attribute's spread (1st to 99th percentile) over the held-out sample (1e-3 without one)."""
+    """5 % of the attribute's spread (1st to 99th percentile) over the held-out sample, and at least
+    half its smallest step: a discrete attribute (note density counts notes, in steps of 1/24)
+    cannot measure values between its steps. 1e-3 without a sample."""
     if not explorer.has_samples:
         return 1e-3
     values = explorer.samples.attributes[:, attribute_index(explorer, attribute)].astype(np.float64)
     values = values[np.isfinite(values)]
-    spread = float(np.percentile(values, 99) - np.percentile(values, 1)) if len(values) else 0.0
-    return max(TOLERANCE_SHARE * spread, 1e-3)
+    if len(np.unique(values)) < 2:
+        return 1e-3
+    spread = float(np.percentile(values, 99) - np.percentile(values, 1))
+    steps = np.diff(np.unique(values))
+    return max(TOLERANCE_SHARE * spread, 0.5 * float(steps[steps > 1e-6].min(initial=0.0)), 1e-3)
 
 
 def set_attribute(explorer, kind: str, z, attribute: str, target, tolerance=None) -> TargetResult:

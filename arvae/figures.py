@@ -190,6 +190,6 @@ def melody_curves_figure(edit, attribute_names, title=None):
             fig.add_trace(go.Scatter(x=bars, y=edit.curves[name], mode="lines", name="requested z",
                                      line=dict(color="#222", dash="dot"), showlegend=c == 0), secondary_y=True, **where)
         fig.update_xaxes(title_text="bar", **where)
-    fig.update_layout(title=title, height=320, template="plotly_white", margin=dict(l=50, r=50, t=70, b=40),
-                      legend=dict(orientation="h", y=1.18))
+    fig.update_layout(title=title, height=360, template="plotly_white", margin=dict(l=50, r=50, t=70, b=90),
+                      legend=dict(orientation="h", y=-0.3))  # below the plots: clear of the titles on a phone
     return fig

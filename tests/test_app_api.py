@@ -20,8 +20,11 @@ IMAGE_KEYS = [k for k, s in registry.DATASETS.items() if s.domain == "image"]
 MUSIC_KEYS = [k for k, s in registry.DATASETS.items() if s.domain == "music"]
 IMAGE_ACTIONS = ("prepare", "example", "prior", "encode", "decode", "traverse", "compare", "surface")
 MUSIC_ACTIONS = ("example", "prior", "import", "encode", "decode", "traverse", "surface")
+FEATURE_ACTIONS = ("pad", "set_attribute", "measure", "controllability", "link")  # issue 14, every dataset
+MELODY_ACTIONS = ("melody", "melody_example", "melody_import")  # issue 14, music datasets
 EXPECTED = {f"{k}_{a}" for k in IMAGE_KEYS for a in IMAGE_ACTIONS} | \
-    {f"{k}_{a}" for k in MUSIC_KEYS for a in MUSIC_ACTIONS} | {"about_metrics"}
+    {f"{k}_{a}" for k in MUSIC_KEYS for a in MUSIC_ACTIONS + MELODY_ACTIONS} | \
+    {f"{k}_{a}" for k in IMAGE_KEYS + MUSIC_KEYS for a in FEATURE_ACTIONS} | {"about_metrics"}
 
 
 @pytest.fixture(scope="module")

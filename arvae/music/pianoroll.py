@@ -140,7 +140,7 @@ def before_after_figure(before, after, title: str | None = None):
     separators: list = []
     for row, (tokens, color) in enumerate(((before, "#9AA0B4"), (after, COLORS[0])), start=1):
         _add_piano_roll(fig, go, tokens, row=row, col=1, color=color, name=("before", "after")[row - 1],
-                        shapes=separators)
+                        measure_labels=[str(m + 1) for m in range(len(as_measures(tokens)))], shapes=separators)
     fig.update_layout(title=title, height=520, bargap=0, template="plotly_white", shapes=separators,
                       margin=dict(l=55, r=15, t=70 if title else 40, b=35))
     return fig

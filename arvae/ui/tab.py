@@ -12,6 +12,7 @@ from arvae.explorer import DEFAULT_STEPS, MAX_STEPS, MODEL_LABEL, SURFACE_RESOLU
     parse_z, pretty
 from arvae.figures import surface_figure
 from arvae.traversal import traversal_values
+from arvae.ui.features import feature_panels
 from arvae.ui.common import HEAVY, LIGHT, PRIVATE, QUIET, controls_note_update, follower_updates, latent_slider, \
     model_radio, notice, slider_updates, user_errors
 
@@ -55,6 +56,7 @@ def build_tab(explorer, view) -> Tab:
                 "current code, which the × marks. Along x the colour should change steadily when the model controls "
                 "the attribute; along y it should stay the same.")
     surface_panel(t)
+    feature_panels(t)  # pad, set an attribute, melodies, controllability, link (issue 14)
 
     # ------------------------------------------------------------------ handlers
     sliders = [*t.attr_sliders, *t.dim_sliders]
@@ -106,6 +108,7 @@ def build_tab(explorer, view) -> Tab:
     gr.on([traverse_btn.click, t.steps.release], traverse, [t.model, t.z_box, t.steps], t.traversal_outputs,
           api_name=f"{key}_traverse", **view.traverse_queue)
     view.wire_extras(t)
+    t.decode, t.sync, t.sync_outputs = decode, sync, sync_outputs  # for a shared link (ui/share.py)
     return t
 
 
