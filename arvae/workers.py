@@ -89,6 +89,7 @@ def _serve(conn, root, torch_threads: int, allowed) -> None:
 
     torch.set_num_threads(torch_threads)
     by_key = explorers(root)
+    conn.send(("ready", None))  # budgets count from here: a fresh interpreter's imports are not the call's
     while True:
         try:
             key, target, args = conn.recv()
@@ -117,6 +118,13 @@ class _Worker:
              ",".join(allowed)], pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL)
         theirs.close()
         self.conn = Connection(ours.detach())
+        self.ready = False
+
+    def _wait_until_ready(self, timeout_s: float = 300.0) -> None:
+        if not self.ready and self.conn.poll(timeout_s):
+            self.ready = self.conn.recv()[0] == "ready"
+        if not self.ready:
+            raise OSError("the worker did not start")
 
     def _stat(self) -> tuple[float, float]:
         """(CPU seconds, resident MB) of the worker, from /proc (0, 0 where there is none)."""
@@ -132,9 +140,9 @@ class _Worker:
     def call(self, key: str, target: str, args: tuple, budget: Budget):
         """Send one call and wait for its answer, watching the budget; ``WorkerError`` when the
         worker dies or goes over it (then it is dead: the pool replaces it)."""
-        cpu_start, _ = self._stat()
-        started = time.monotonic()
         try:
+            self._wait_until_ready()
+            cpu_start, started = self._stat()[0], time.monotonic()
             self.conn.send((key, target, args))
             while not self.conn.poll(0.05):
                 cpu, memory = self._stat()
