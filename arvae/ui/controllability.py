@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from arvae import control
+from arvae import control, workers
 from arvae.explorer import MODEL_LABEL, pretty
 from arvae.figures import controllability_figure
 from arvae.ui.common import HEAVY, user_errors
@@ -42,7 +42,8 @@ def controllability_panel(t) -> None:
             A table, per model and attribute {"dim", "spearman", "monotonic_share"}, and the figure.
         """
         names = explorer.spec.attribute_names
-        results = {MODEL_LABEL[kind]: control.controllability(explorer, kind, n_inputs, steps) for kind in explorer.kinds}
+        results = {MODEL_LABEL[kind]: workers.run(explorer, "arvae.control:controllability", kind, n_inputs, steps)
+                   for kind in explorer.kinds}
         summaries = {label: result.summary(names) for label, result in results.items()}
         header = "| attribute | " + " | ".join(f"{m} dim | {m} ρ | {m} monotonic" for m in summaries) + " |"
         rows = [header, "|---|" + "---|---|---|" * len(summaries)]

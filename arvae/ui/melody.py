@@ -7,7 +7,7 @@ import json
 
 import gradio as gr
 
-from arvae import melody
+from arvae import melody, workers
 from arvae.explorer import MODEL_LABEL, check_kind, whole_number
 from arvae.figures import melody_curves_figure
 from arvae.music.audio import synthesize
@@ -54,7 +54,7 @@ def melody_panel(t) -> None:
 
     @user_errors("import the melody")
     def import_melody(file):
-        result = explorer.prepare_upload(payload_path(file))
+        result = workers.run(explorer, "prepare_upload", payload_path(file), budget=workers.IMPORT)
         kept = result.tokens[:melody.MAX_MEASURES]
         notes = result.messages + ([f"Kept the first {melody.MAX_MEASURES} of {len(result.tokens)} measures."]
                                    if len(result.tokens) > melody.MAX_MEASURES else [])
@@ -73,7 +73,7 @@ def melody_panel(t) -> None:
             melody, its MIDI and MusicXML files, the curves figure and the edited tokens.
         """
         kind = check_kind(model)
-        result = melody.edit_melody(explorer, kind, measures, curves)
+        result = workers.run(explorer, "arvae.melody:edit_melody", kind, measures, curves)
         sound, note = synthesize(result.edited, tempo=tempo)
         stem = f"{key}_{kind}_melody"
         downloads = [output_file(f"{stem}.mid", midi_bytes(result.edited, tempo=tempo)),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from arvae import control
+from arvae import control, workers
 from arvae.explorer import MODEL_LABEL, check_kind, format_z, parse_z, pretty
 from arvae.figures import pad_figure
 from arvae.ui.common import HEAVY, user_errors
@@ -54,7 +54,7 @@ def pad_panel(t) -> None:
             point, its measured attributes, its code, and x, y.
         """
         kind, base = check_kind(model), parse_z(z, explorer.latent_dim)
-        grid = control.pad(explorer, kind, base, attribute_x, attribute_y, resolution)
+        grid = workers.run(explorer, "arvae.control:pad", kind, base, attribute_x, attribute_y, resolution)
         dim_x, dim_y = grid.dims
         point = control.pad_code(explorer, kind, base, attribute_x, attribute_y,
                                  base[dim_x] if x is None else x, base[dim_y] if y is None else y)
