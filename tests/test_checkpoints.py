@@ -36,6 +36,12 @@ def test_shipped_metrics_cover_both_models(key):
                        "traversal_monotonicity"):
             assert metric in results[kind]
         assert set(results[kind]["per_attribute"]) == set(registry.get(key).attribute_names)
+        sampled = results[kind]["sampled_latents"]  # the reference protocol, beside posterior means
+        assert sampled["samples_per_input"] == 1 and sampled["num_samples"] > 0
+        assert all(0 <= sampled[m] <= 1 for m in ("interpretability", "modularity", "mig", "sap", "scc"))
+    assert set(results["evaluated_on"]["libraries"]) == {"numpy", "scipy", "scikit-learn", "torch"}
+    if registry.get(key).content_classifier is not None:
+        assert results["arvae"]["content_preservation"]["reconstructions"] >= 0
 
 
 def test_digit_classifier_is_shipped_with_its_held_out_accuracy():
