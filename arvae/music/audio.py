@@ -54,6 +54,9 @@ _SYNTH_LOCK = threading.Lock()
 _SYNTHS: dict = {}
 
 
+FLUID_BLOCK = 64  # frames FluidSynth renders at a time (its FLUID_BUFSIZE)
+
+
 def _synthesizer(sf2: Path, sample_rate: int):
     """A cached ``fluidsynth.Synth`` with the soundfont loaded (loading an sf2 takes a while)."""
     key = (str(sf2), int(sample_rate))
@@ -105,6 +108,10 @@ def synthesize(tokens, tempo: float = 120, sample_rate: int = 22050, program: in
                 synth, sfid = _synthesizer(sf2, sample_rate)
                 audio = pm.fluidsynth(fs=sample_rate, synthesizer=synth, sfid=sfid)
                 synth.system_reset()
+                # FluidSynth renders in blocks of 64 frames and keeps a partial block for the next call:
+                # finish it, so the next render starts on a block boundary instead of shifting with history
+                if len(audio) % FLUID_BLOCK:
+                    synth.get_samples(FLUID_BLOCK - len(audio) % FLUID_BLOCK)
         except Exception as error:  # a broken library or soundfont: fall back, and say so
             audio = None
             note = f"FluidSynth failed ({error}); " + FALLBACK_NOTE[0].lower() + FALLBACK_NOTE[1:]
