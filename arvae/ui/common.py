@@ -52,22 +52,26 @@ def user_errors(action: str):
 
 
 def clear_value_errors(demo: gr.Blocks) -> None:
-    """Number fields and sliders of ``demo`` answer a value they cannot read (NaN, text, a number
-    of 400 digits sent to the API) with a message naming the field, instead of Gradio's technical
-    wording and a logged traceback; the handlers check the rest (``arvae.explorer.whole_number``)."""
+    """Every input of ``demo`` answers a value it cannot take (NaN, text or a number of 400 digits
+    for a number, a model that is not offered, a file of another type) with a message naming the
+    field, instead of Gradio's technical wording and a logged traceback; the handlers check the rest
+    (``arvae.explorer.whole_number``, ``check_kind``, the upload checks)."""
     for block in demo.blocks.values():
-        if isinstance(block, (gr.Number, gr.Slider)):
-            block.preprocess = _readable_number(block.preprocess, block.label or "the number")
+        if isinstance(block, gr.components.Component):
+            block.preprocess = _readable_value(block.preprocess, block.label or "the value",
+                                               isinstance(block, (gr.Number, gr.Slider)))
 
 
-def _readable_number(preprocess, label: str):
+def _readable_value(preprocess, label: str, numeric: bool):
     @functools.wraps(preprocess)
     def checked(payload):
         try:
             return preprocess(payload)
-        except gr.Error:
-            raise
+        except gr.Error as error:  # Gradio's own check, e.g. a choice that is not offered
+            raise gr.Error(f"{label}: {error.message}", print_exception=False) from None
         except (TypeError, ValueError, OverflowError):
+            if not numeric:
+                raise
             shown = repr(payload) if len(repr(payload)) <= 40 else repr(payload)[:37] + "..."
             raise gr.Error(f"{label} must be a number, got {shown}", print_exception=False) from None
     return checked
