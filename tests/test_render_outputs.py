@@ -167,8 +167,9 @@ def test_the_kept_synthesizer_plays_a_measure_the_same_whatever_it_played_before
     (_, first), _ = audio.synthesize(arpeggio(1), sample_rate=22050)
     audio.synthesize(arpeggio(3), tempo=97, sample_rate=22050)  # an odd length: not whole 64-frame blocks
     (_, again), _ = audio.synthesize(arpeggio(1), sample_rate=22050)
-    # without finishing FluidSynth's partial block the second copy starts up to 63 frames late
-    assert np.corrcoef(first.astype(float), again.astype(float))[0, 1] > 0.95  # -0.12 when shifted
+    # without finishing FluidSynth's partial block the second copy starts up to 63 frames late (correlation
+    # about -0.1); what stays is the faint reverb tail of the previous measure
+    assert np.corrcoef(first.astype(float), again.astype(float))[0, 1] > 0.99
 
 
 def test_synthesize_falls_back_to_sine_waves_with_a_note(monkeypatch):

@@ -59,9 +59,9 @@ def test_music_traversal_media_from_a_worker_equal_those_made_here(pool, local):
     for texts, texts_here in ((remote.musicxml, here.musicxml), (remote.svg, here.svg)):
         assert [drawing(t) for t in texts] == [drawing(t) for t in texts_here] and drawing(texts[0])
     for (rate, samples), (rate_here, samples_here) in zip(remote.audio, here.audio):
-        # the same sound; a FluidSynth kept loaded carries the faint reverb tail of what it played before
+        # the same sound whatever either kept synthesizer played before, up to its faint reverb tail
         assert rate == rate_here and samples.shape == samples_here.shape
-        assert np.corrcoef(samples.astype(float), samples_here.astype(float))[0, 1] > 0.95
+        assert np.corrcoef(samples.astype(float), samples_here.astype(float))[0, 1] > 0.99
 
 
 def test_user_errors_come_back_with_their_type_and_message(pool, tmp_path):

@@ -57,6 +57,31 @@ _SYNTHS: dict = {}
 FLUID_BLOCK = 64  # frames FluidSynth renders at a time (its FLUID_BUFSIZE)
 
 
+def _render_aligned(pm, synth, sfid, sample_rate: int) -> np.ndarray:
+    """``pm.fluidsynth`` on the kept ``synth``, then its reset. FluidSynth renders in blocks of 64
+    frames and keeps the rest of a block for the next call, so a render starts where the previous
+    one stopped inside a block: the frames pretty_midi asks for (in many pieces) are counted and
+    the block is finished, so every render starts on a boundary and sounds the same whatever came
+    before, but for the previous render's faint reverb tail. (pretty_midi wants a real
+    ``fluidsynth.Synth``, hence the counting method on it.)"""
+    frames, get_samples = 0, synth.get_samples
+
+    def counted(count=1024):
+        nonlocal frames
+        frames += int(count)
+        return get_samples(count)
+
+    synth.get_samples = counted
+    try:
+        audio = pm.fluidsynth(fs=sample_rate, synthesizer=synth, sfid=sfid)
+    finally:
+        del synth.get_samples
+    synth.system_reset()
+    if frames % FLUID_BLOCK:
+        synth.get_samples(FLUID_BLOCK - frames % FLUID_BLOCK)
+    return audio
+
+
 def _synthesizer(sf2: Path, sample_rate: int):
     """A cached ``fluidsynth.Synth`` with the soundfont loaded (loading an sf2 takes a while)."""
     key = (str(sf2), int(sample_rate))
@@ -106,12 +131,7 @@ def synthesize(tokens, tempo: float = 120, sample_rate: int = 22050, program: in
             with _SYNTH_LOCK, warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 synth, sfid = _synthesizer(sf2, sample_rate)
-                audio = pm.fluidsynth(fs=sample_rate, synthesizer=synth, sfid=sfid)
-                synth.system_reset()
-                # FluidSynth renders in blocks of 64 frames and keeps a partial block for the next call:
-                # finish it, so the next render starts on a block boundary instead of shifting with history
-                if len(audio) % FLUID_BLOCK:
-                    synth.get_samples(FLUID_BLOCK - len(audio) % FLUID_BLOCK)
+                audio = _render_aligned(pm, synth, sfid, sample_rate)
         except Exception as error:  # a broken library or soundfont: fall back, and say so
             audio = None
             note = f"FluidSynth failed ({error}); " + FALLBACK_NOTE[0].lower() + FALLBACK_NOTE[1:]
