@@ -215,6 +215,8 @@ def train(spec, model_kind: str, args, rank: int, world_size: int, device: torch
             print(f"[{spec.key}/{model_kind}] --resume: no training state in {out_dir}, starting fresh")
         else:
             state = restored
+            for group in optimizer.param_groups:  # the saved state holds the old lr; this run's lr applies
+                group["lr"] = lr
             print(f"[{spec.key}/{model_kind}] resuming at step {state['step']}")
     ddp_model = torch.nn.parallel.DistributedDataParallel(model) if world_size > 1 else model
     ddp_model.train()

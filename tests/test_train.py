@@ -83,6 +83,17 @@ def test_resume_reproduces_an_uninterrupted_run(env, tmp_path):
     assert json.loads((tmp_path / "b/sprites/beta-vae/metadata.json").read_text())["hyperparameters"]["gamma"] == 0
 
 
+def test_resume_trains_with_the_learning_rate_it_is_given(env, tmp_path):
+    common = ["--dataset", "sprites", "--model", "arvae", "--device", "cpu", "--batch-size", "16",
+              "--max-items", "256", "--output-dir", str(tmp_path)]
+    assert run_train([*common, "--max-steps", "2", "--lr", "1e-3"], env).returncode == 0
+    resumed = run_train([*common, "--max-steps", "4", "--lr", "1e-4", "--resume", "--overwrite"], env)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    state = checkpoint.read_training_state(tmp_path / ".runs" / "sprites" / "arvae")
+    assert [group["lr"] for group in state["optimizer_param_groups"]] == [1e-4]  # not the saved 1e-3
+    assert checkpoint.read_metadata(tmp_path / "sprites" / "arvae")["hyperparameters"]["lr"] == 1e-4
+
+
 def test_ctrl_c_saves_before_exiting(env, tmp_path):
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "train.py"), "--dataset", "sprites", "--model", "arvae", "--device", "cpu",
