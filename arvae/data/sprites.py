@@ -266,7 +266,6 @@ def measure(images) -> np.ndarray:
     heart = elongation + _HEART_SKEW_WEIGHT * skew > _HEART_THRESHOLD
     shape = np.where(elongation > _ELLIPSE_ELONGATION, 1, np.where(heart, 2, 0))
     scale = np.sqrt(area / (_unit_areas()[shape] * BASE_PX**2))
-    two_pi = 2 * np.pi
     orientation = np.select(
         [shape == 0, shape == 1],
         [np.mod((np.angle(c4) - np.pi) / 4, np.pi / 2), np.mod(np.angle(c2) / 2, np.pi)],
