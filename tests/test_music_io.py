@@ -104,6 +104,31 @@ def test_musicxml_export_has_clef_key_and_time_and_the_engraving_shows_them():
     assert all(f'class="{name}' in svg for name in ("clef", "keySig", "meterSig"))
 
 
+def music21_sharps(measures) -> int:
+    """The slow reference of export.analysed_sharps: music21's own key analysis of the part."""
+    part = export.tokens_to_stream(measures).parts[0]
+    if not part.recurse().notes:
+        return 0
+    found = part.analyze("key")
+    return int(found.sharps) if found.correlationCoefficient >= export.KEY_CONFIDENCE else 0
+
+
+def test_key_analysis_equals_music21s():
+    rng = np.random.default_rng(3)
+    keyed = []
+    for n in range(60):  # random melodies drawn from a major or minor scale on a random tonic
+        scale = np.array([0, 2, 4, 5, 7, 9, 11] if n % 2 else [0, 2, 3, 5, 7, 8, 10]) + rng.integers(12)
+        measures = random_canonical(int(rng.integers(1, 4)), seed=100 + n)
+        onsets = measures >= T.FIRST_PITCH_TOKEN
+        pitches = T.PITCH_LOW + 12 + rng.choice(scale, size=measures.shape) % 12
+        measures[onsets] = (pitches - T.PITCH_LOW + T.FIRST_PITCH_TOKEN)[onsets]
+        keyed.append(measures)
+    cases = keyed + [random_canonical(2, seed=s) for s in range(20)] + [tok((0, "rest"))[None], tok((0, "C4"))[None]]
+    found = [export.analysed_sharps(m) for m in cases]
+    assert found == [music21_sharps(m) for m in cases]
+    assert len(set(found)) >= 8  # the cases span many keys, not only "no clear key"
+
+
 def test_import_abc_fixture():
     result = file_import.import_file(FIXTURES / "tune.abc")
     expected = np.stack([
