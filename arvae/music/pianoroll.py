@@ -1,6 +1,8 @@
 """Piano rolls of token measures and the music traversal figure (Fig. 11), in Plotly."""
 from __future__ import annotations
 
+import copy
+import functools
 import math
 
 import numpy as np
@@ -32,30 +34,56 @@ def _pitch_ticks(lo: int, hi: int, max_labels: int = 8) -> tuple[list[int], list
     return ticks, [midi_name(p) for p in ticks]
 
 
-def _add_piano_roll(fig, go, tokens, row=None, col=None, measure_labels=None, color=COLORS[0], name="notes",
-                    max_labels: int = 8, shapes: list | None = None, pitch_range: tuple[int, int] | None = None):
-    """Piano-roll traces (one bar per note) and eighth-note/measure lines into ``fig`` (a subplot).
-    The measure lines go into ``shapes`` when given (the caller adds them all at once: faster). The
-    pitch axis fits the notes, or spans ``pitch_range`` (MIDI low, high) whatever the notes. A single
+def _figure(data: list, layout: dict):
+    """A Plotly figure of plain trace and layout dicts, built without Plotly's per-property
+    validation: validating made a traversal figure cost ~80 ms, nearly all of it in Plotly's
+    setters. The dicts come from this module, whose tests check the figures they make."""
+    go, _ = _go()
+    return go.Figure(data=data, layout=layout, _validate=False)
+
+
+@functools.lru_cache(maxsize=16)
+def _subplot_grid(rows: int, cols: int, column_widths: tuple | None, horizontal_spacing: float,
+                  vertical_spacing: float, shared_xaxes: bool) -> dict:
+    """Axis domains, anchors and subplot-title annotations of ``make_subplots``, computed once per grid."""
+    _, make_subplots = _go()
+    fig = make_subplots(rows=rows, cols=cols, column_widths=list(column_widths) if column_widths else None,
+                        horizontal_spacing=horizontal_spacing, vertical_spacing=vertical_spacing,
+                        shared_xaxes=shared_xaxes, subplot_titles=[" "] * (rows * cols))
+    return fig.layout.to_plotly_json()
+
+
+def _grid_layout(rows, cols, titles, column_widths=None, horizontal_spacing=0.2, vertical_spacing=0.3,
+                 shared_xaxes=False) -> dict:
+    layout = copy.deepcopy(_subplot_grid(rows, cols, tuple(column_widths) if column_widths else None,
+                                         horizontal_spacing, vertical_spacing, shared_xaxes))
+    layout.pop("template", None)
+    for annotation, text in zip(layout["annotations"], titles):
+        annotation["text"] = text
+    return layout
+
+
+def _piano_roll_parts(tokens, axis_index: int = 1, measure_labels=None, color=COLORS[0], name="notes",
+                      max_labels: int = 8, pitch_range: tuple[int, int] | None = None):
+    """The piano roll of measures on subplot axes ``axis_index``: its bar trace (one bar per note),
+    its x and y axis layouts (note names, eighth-note grid) and its measure separators. The pitch
+    axis fits the notes, or spans ``pitch_range`` (MIDI low, high) whatever the notes. A single
     measure is labelled by beats: it may be any bar of a piece."""
     arr = as_measures(tokens)
     notes = measure_notes(arr)
-    where = {} if row is None else dict(row=row, col=col)
     n_measures = len(arr)
-    starts = [s for _, s, _, _ in notes]
-    durations = [e - s for _, s, e, _ in notes]
-    pitches = [p for *_, p in notes]
-    custom = [[midi_name(p), m + 1, (s - 4 * m) + 1, e - s] for (m, s, e, p) in notes]
+    suffix = "" if axis_index == 1 else str(axis_index)
     label_of = (lambda m: measure_labels[m]) if measure_labels is not None else (lambda m: f"measure {m + 1}")
     hover_measure = [label_of(m) if n_measures > 1 or measure_labels is not None else "this measure" for m, *_ in notes]
-    fig.add_trace(go.Bar(
-        x=durations, y=pitches, base=starts, orientation="h", width=0.85, name=name,
+    pitches = [p for *_, p in notes]
+    trace = dict(
+        type="bar", x=[e - s for _, s, e, _ in notes], y=pitches, base=[s for _, s, _, _ in notes], orientation="h",
+        width=0.85, name=name, xaxis=f"x{suffix}", yaxis=f"y{suffix}",
         marker=dict(color=color, line=dict(color="white", width=1.5)),
-        customdata=[c + [h] for c, h in zip(custom, hover_measure)],
+        customdata=[[midi_name(p), m + 1, (s - 4 * m) + 1, e - s, h] for (m, s, e, p), h in zip(notes, hover_measure)],
         hovertemplate="%{customdata[0]} (MIDI %{y})<br>%{customdata[4]}, beat %{customdata[2]:.2f}"
                       "<br>%{customdata[3]:.2f} quarter notes<extra></extra>",
-        showlegend=False,
-    ), **where)
+        showlegend=False)
     lo = min(pitches) - 2 if pitches else 60
     hi = max(pitches) + 2 if pitches else 72
     if pitch_range is not None:
@@ -65,82 +93,88 @@ def _add_piano_roll(fig, go, tokens, row=None, col=None, measure_labels=None, co
         lo, hi = int(math.floor(lo - pad)), int(math.ceil(hi + pad))
     lo, hi = max(lo, PITCH_LOW - 2), min(hi, PITCH_HIGH + 2)
     tickvals, ticktext = _pitch_ticks(lo, hi, max_labels=max(4, int(max_labels)))
-    total = 4.0 * n_measures
-    fig.update_yaxes(range=[lo - 0.5, hi + 0.5], tickvals=tickvals, ticktext=ticktext, title_text="pitch",
-                     showgrid=True, gridcolor="rgba(0,0,0,0.06)", zeroline=False, **where)
+    yaxis = dict(range=[lo - 0.5, hi + 0.5], tickvals=tickvals, ticktext=ticktext, title=dict(text="pitch"),
+                 showgrid=True, gridcolor="rgba(0,0,0,0.06)", zeroline=False)
     single = n_measures == 1 and measure_labels is None
-    fig.update_xaxes(
-        range=[0, total], tickvals=[0.5, 1.5, 2.5, 3.5] if single else [4 * m + 2 for m in range(n_measures)],
-        ticktext=[f"beat {b}" for b in range(1, 5)] if single else [label_of(m) for m in range(n_measures)],
-        showgrid=False, zeroline=False,
-        minor=dict(tick0=0, dtick=0.5, showgrid=True, gridcolor="rgba(0,0,0,0.10)", gridwidth=1), **where)
-    # measure separators, added in one go (plotly's add_vline per line takes ~70 ms each)
-    if row is None:
-        xref, yref = "x", "paper"
-    else:
-        subplot = fig.get_subplot(row, col)
-        xref = subplot.xaxis.plotly_name.replace("axis", "")
-        yref = subplot.yaxis.plotly_name.replace("axis", "") + " domain"
-    separators = [dict(type="line", x0=4 * m, x1=4 * m, y0=0, y1=1, xref=xref, yref=yref,
+    xaxis = dict(range=[0, 4.0 * n_measures],
+                 tickvals=[0.5, 1.5, 2.5, 3.5] if single else [4 * m + 2 for m in range(n_measures)],
+                 ticktext=[f"beat {b}" for b in range(1, 5)] if single else [label_of(m) for m in range(n_measures)],
+                 showgrid=False, zeroline=False,
+                 minor=dict(tick0=0, dtick=0.5, showgrid=True, gridcolor="rgba(0,0,0,0.10)", gridwidth=1))
+    separators = [dict(type="line", x0=4 * m, x1=4 * m, y0=0, y1=1, xref=f"x{suffix}", yref=f"y{suffix} domain",
                        line=dict(color="rgba(30,30,60,0.55)", width=1.5)) for m in range(n_measures + 1)]
-    if shapes is None:
-        fig.update_layout(shapes=[*fig.layout.shapes, *separators])
-    else:
-        shapes.extend(separators)
-    return notes
+    return trace, xaxis, yaxis, separators
+
+
+def _merge_axes(layout: dict, axis_index: int, xaxis: dict, yaxis: dict) -> None:
+    suffix = "" if axis_index == 1 else str(axis_index)
+    layout.setdefault(f"xaxis{suffix}", {}).update(xaxis)
+    layout.setdefault(f"yaxis{suffix}", {}).update(yaxis)
 
 
 def piano_roll_figure(tokens, title: str | None = None, measure_labels=None, height: int = 300,
                       pitch_range: tuple[int, int] | None = None):
     """Piano roll of measures ``(M, 24)`` (or one ``(24,)``): a bar per note, pitch on y in
     semitones with note names, light lines at every eighth note, darker lines between measures."""
-    go, _ = _go()
-    fig = go.Figure()
-    _add_piano_roll(fig, go, tokens, measure_labels=measure_labels, max_labels=(height - 80) // 22,
-                    pitch_range=pitch_range)
-    fig.update_layout(title=title, height=height, bargap=0, template="plotly_white",
-                      margin=dict(l=55, r=15, t=45 if title else 15, b=35))
-    return fig
+    trace, xaxis, yaxis, separators = _piano_roll_parts(tokens, measure_labels=measure_labels,
+                                                        max_labels=(height - 80) // 22, pitch_range=pitch_range)
+    layout = dict(title=title, height=height, bargap=0, template=_template(), shapes=separators,
+                  margin=dict(l=55, r=15, t=45 if title else 15, b=35), xaxis=xaxis, yaxis=yaxis)
+    return _figure([trace], layout)
 
 
 def music_traversal_figure(tokens, values, measured, attribute_names, dims, title: str | None = None):
     """Fig. 11: for every attribute a row with the piano roll of the measures decoded along its dim
     (``tokens`` ``(L, S, 24)``) and, beside it, the attribute measured on each (``measured`` ``(L, S)``)."""
-    go, make_subplots = _go()
     arr = np.asarray(tokens)
-    n, steps = arr.shape[:2]
+    n = arr.shape[0]
     values = np.asarray(values, dtype=float)
     measured = np.asarray(measured, dtype=float)
     titles = []
     for l, attr in enumerate(attribute_names):
         titles += [f"{pretty_name(attr)}: traversal of z[{int(dims[l])}]", f"measured {pretty_name(attr)}"]
-    fig = make_subplots(rows=n, cols=2, column_widths=[0.8, 0.2], horizontal_spacing=0.06,
-                        vertical_spacing=0.32 / max(n, 1), subplot_titles=titles)
+    layout = _grid_layout(n, 2, titles, column_widths=[0.8, 0.2], horizontal_spacing=0.06,
+                          vertical_spacing=0.32 / max(n, 1))
     labels = [f"{v:+.1f}" for v in values]
-    separators: list = []
+    data, separators = [], []
     for l in range(n):
-        _add_piano_roll(fig, go, arr[l], row=l + 1, col=1, measure_labels=labels, color=COLORS[l % len(COLORS)],
-                        name=attribute_names[l], shapes=separators)
-        fig.add_trace(go.Scatter(
-            x=values, y=measured[l], mode="lines+markers", line=dict(color=COLORS[l % len(COLORS)], width=2),
+        color, roll_axis, line_axis = COLORS[l % len(COLORS)], 2 * l + 1, 2 * l + 2
+        trace, xaxis, yaxis, lines = _piano_roll_parts(arr[l], roll_axis, measure_labels=labels, color=color,
+                                                       name=attribute_names[l])
+        xaxis["title"] = dict(text=f"z[{int(dims[l])}] →", standoff=2)
+        _merge_axes(layout, roll_axis, xaxis, yaxis)
+        _merge_axes(layout, line_axis, dict(title=dict(text=f"z[{int(dims[l])}]")), {})
+        data.append(trace)
+        separators += lines
+        data.append(dict(
+            type="scatter", x=values.tolist(), y=measured[l].tolist(), mode="lines+markers",
+            xaxis=f"x{line_axis}", yaxis=f"y{line_axis}", line=dict(color=color, width=2),
             name=f"measured {attribute_names[l]}", showlegend=False,
-            hovertemplate=f"z[{int(dims[l])}] = %{{x:.2f}}<br>{pretty_name(attribute_names[l])} = %{{y:.3f}}<extra></extra>",
-        ), row=l + 1, col=2)
-        fig.update_xaxes(title_text=f"z[{int(dims[l])}]", row=l + 1, col=2)
-        fig.update_xaxes(title_text=f"z[{int(dims[l])}] →", title_standoff=2, row=l + 1, col=1)
-    fig.update_layout(title=title, height=250 * n + 60, bargap=0, template="plotly_white",
-                      margin=dict(l=55, r=15, t=60 if title else 40, b=30), shapes=separators)
-    return fig
+            hovertemplate=f"z[{int(dims[l])}] = %{{x:.2f}}<br>{pretty_name(attribute_names[l])} = %{{y:.3f}}<extra></extra>"))
+    layout.update(title=title, height=250 * n + 60, bargap=0, template=_template(), shapes=separators,
+                  margin=dict(l=55, r=15, t=60 if title else 40, b=30))
+    return _figure(data, layout)
 
 
 def before_after_figure(before, after, title: str | None = None):
     """A melody before (top) and after (bottom) an edit, as two piano rolls on one time axis."""
-    go, make_subplots = _go()
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.12, subplot_titles=["before", "after"])
-    separators: list = []
+    layout = _grid_layout(2, 1, ["before", "after"], vertical_spacing=0.12, shared_xaxes=True)
+    data, separators = [], []
     for row, (tokens, color) in enumerate(((before, "#9AA0B4"), (after, COLORS[0])), start=1):
-        _add_piano_roll(fig, go, tokens, row=row, col=1, color=color, name=("before", "after")[row - 1],
-                        measure_labels=[str(m + 1) for m in range(len(as_measures(tokens)))], shapes=separators)
-    fig.update_layout(title=title, height=520, bargap=0, template="plotly_white", shapes=separators,
-                      margin=dict(l=55, r=15, t=70 if title else 40, b=35))
-    return fig
+        trace, xaxis, yaxis, lines = _piano_roll_parts(
+            tokens, row, color=color, name=("before", "after")[row - 1],
+            measure_labels=[str(m + 1) for m in range(len(as_measures(tokens)))])
+        _merge_axes(layout, row, xaxis, yaxis)
+        data.append(trace)
+        separators += lines
+    layout.update(title=title, height=520, bargap=0, template=_template(), shapes=separators,
+                  margin=dict(l=55, r=15, t=70 if title else 40, b=35))
+    return _figure(data, layout)
+
+
+@functools.lru_cache(maxsize=1)
+def _template() -> dict:
+    """The "plotly_white" template as a dict (looked up once: Plotly builds it on first use)."""
+    import plotly.io as pio
+
+    return pio.templates["plotly_white"].to_plotly_json()
