@@ -137,12 +137,14 @@ class LRU:
 @dataclass(frozen=True)
 class Traversal:
     """Every attribute's dim swept from -4 to 4 around one code: ``values`` (S,), ``decoded``
-    (L, S, ...) data, ``measured`` (L, S) attribute l measured along traversal l, ``dims`` (L)."""
+    (L, S, ...) data, ``measured`` (L, S) attribute l measured along traversal l, ``dims`` (L),
+    ``code`` the latent code swept around (D,)."""
 
     values: np.ndarray
     decoded: np.ndarray
     measured: np.ndarray
     dims: list
+    code: np.ndarray
 
 
 class Explorer:
@@ -311,7 +313,7 @@ class Explorer:
         def make():
             values, decoded, measured = traversal.traverse(self.model(kind), self.measure, torch.from_numpy(z[None]),
                                                            dims, steps)
-            return Traversal(values, decoded[:, 0], measured[:, 0], dims)
+            return Traversal(values, decoded[:, 0], measured[:, 0], dims, z)
 
         return self.results.get(key, make)
 

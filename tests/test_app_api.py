@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 IMAGE_KEYS = [k for k, s in registry.DATASETS.items() if s.domain == "image"]
 MUSIC_KEYS = [k for k, s in registry.DATASETS.items() if s.domain == "music"]
 IMAGE_ACTIONS = ("prepare", "example", "prior", "encode", "decode", "traverse", "compare", "surface")
-MUSIC_ACTIONS = ("example", "prior", "import", "encode", "decode", "traverse", "surface")
+MUSIC_ACTIONS = ("example", "prior", "import", "encode", "decode", "traverse", "traversal_scores", "surface")
 FEATURE_ACTIONS = ("pad", "set_attribute", "measure", "controllability", "link")  # issue 14, every dataset
 MELODY_ACTIONS = ("melody", "melody_example", "melody_import")  # issue 14, music datasets
 EXPECTED = {f"{k}_{a}" for k in IMAGE_KEYS for a in IMAGE_ACTIONS} | \
@@ -168,8 +168,8 @@ def test_music_endpoints(client, key, tmp_path):
     assert "measured" in table
 
     steps = 5
-    figure, *rest = client.predict("arvae", z_text, steps, api_name=f"/{key}_traverse")
-    audios, files, notation, note = rest[:4], rest[4], rest[5], rest[6]
+    figure, *audios, note, traversed_z = client.predict("arvae", z_text, steps, api_name=f"/{key}_traverse")
+    assert z_of(traversed_z, dim) == z
     data = plot_of(figure)["data"]
     assert [t["type"] for t in data] == ["bar", "scatter"] * 4
     assert all(len(arr(t["x"])) == steps for t in data[1::2])
@@ -180,6 +180,8 @@ def test_music_endpoints(client, key, tmp_path):
         any_notes |= bool(np.abs(samples).max() > 0)
     traversal_notes = sum(len(arr(t["x"])) for t in data[0::2])
     assert any_notes == (traversal_notes > 0)  # audio is silent exactly when nothing was decoded
+    # the notation and files of the traversals, made when their panel opens
+    files, notation = client.predict("arvae", traversed_z, steps, api_name=f"/{key}_traversal_scores")
     assert len(files) == 8 and {Path(f).suffix for f in files} == {".mid", ".musicxml"}
     assert notation.count("<h4>") == 4 and notation.count('class="definition-scale"') == 4
     midi = [f for f in files if f.endswith(".mid")][0]

@@ -274,6 +274,23 @@ def test_music_traversal_draws_a_piano_roll_and_plays(page):
     assert not error_toasts(page)
 
 
+def test_the_traversal_notation_is_made_when_its_panel_opens_and_follows_new_traversals(page):
+    open_tab(page, "Bach Chorales")
+    plot_data(page, "#bach-traversal")
+    wait_idle(page, "#tab-bach")
+    notation = page.locator("#bach-traversal-notation")
+    assert notation.locator("svg").count() == 0  # closed panel: nothing engraved yet
+    page.locator("#bach-scores-panel").get_by_text("Notation and downloads of the traversals").click()
+    notation.locator("svg g.clef").first.wait_for()
+    assert notation.locator("h4").count() == 4
+    first = notation.inner_html()
+    page.locator("#tab-bach").get_by_role("button", name="Sample from prior").click()  # a new measure, traversed
+    page.wait_for_function("([sel, before]) => document.querySelector(sel).innerHTML !== before",
+                           arg=["#bach-traversal-notation", first], timeout=60_000)
+    notation.locator("svg g.clef").first.wait_for()
+    assert not error_toasts(page)
+
+
 def test_attribute_surface_heatmap_renders(page):
     open_tab(page, "Morpho-MNIST")
     page.locator("#mnist-grid img").wait_for()

@@ -176,8 +176,10 @@ def test_the_app_shows_a_working_tab_for_each(trained, tmp_path):
         tokens = client.predict(0, api_name="/tinytunes_example")
         z_text, roll, audio = client.predict(tokens, "beta-vae", api_name="/tinytunes_encode")
         assert len(json.loads(z_text)) == 6
-        figure, *audios, files, notation, info = client.predict("arvae", z_text, 3, api_name="/tinytunes_traverse")
-        assert figure["type"] == "plotly" and len(audios) == 4 and "<svg" in notation
+        figure, *audios, info, traversed_z = client.predict("arvae", z_text, 3, api_name="/tinytunes_traverse")
+        assert figure["type"] == "plotly" and len(audios) == 4
+        files, notation = client.predict("arvae", traversed_z, 3, api_name="/tinytunes_traversal_scores")
+        assert len(files) == 8 and "<svg" in notation
         with pytest.raises(Exception, match="latent code"):  # bad input: a clear message, the app serves on
             client.predict("arvae", "[1, 2]", 3, api_name="/tinytunes_traverse")
         assert client.predict("arvae", z_text, api_name="/tinytunes_decode")[0].startswith("[")

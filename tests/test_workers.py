@@ -48,20 +48,23 @@ def drawing(text: str) -> list[str]:
 
 
 def test_music_traversal_media_from_a_worker_equal_those_made_here(pool, local):
-    """The handler's heavy half (figure, audio, MIDI, MusicXML, notation) runs in a worker."""
+    """The handler's heavy half (figure and audio; MIDI, MusicXML and notation when asked) runs in a worker."""
     folk = local["folk"]
-    tr = folk.traverse("arvae", folk.prior_code(11), 4)
+    z = folk.prior_code(11)
+    tr = folk.traverse("arvae", z, 4)
     args = (tr.decoded, tr.values, tr.measured, tr.dims, "AR-VAE traversals")
     remote = pool.call("folk", "arvae.music.media:render_traversal", *args)
     here = workers.run(folk, "arvae.music.media:render_traversal", *args)  # no pool installed: in this process
     assert remote.figure.to_plotly_json() == here.figure.to_plotly_json()
-    assert remote.midi == here.midi
-    for texts, texts_here in ((remote.musicxml, here.musicxml), (remote.svg, here.svg)):
-        assert [drawing(t) for t in texts] == [drawing(t) for t in texts_here] and drawing(texts[0])
     for (rate, samples), (rate_here, samples_here) in zip(remote.audio, here.audio):
         # the same sound whatever either kept synthesizer played before, up to its faint reverb tail
         assert rate == rate_here and samples.shape == samples_here.shape
         assert np.corrcoef(samples.astype(float), samples_here.astype(float))[0, 1] > 0.99
+    remote = pool.call("folk", "arvae.music.media:traversal_scores", "arvae", z, 4)
+    here = workers.run(folk, "arvae.music.media:traversal_scores", "arvae", z, 4)
+    assert remote.midi == here.midi and list(remote.dims) == list(tr.dims)
+    for texts, texts_here in ((remote.musicxml, here.musicxml), (remote.svg, here.svg)):
+        assert [drawing(t) for t in texts] == [drawing(t) for t in texts_here] and drawing(texts[0])
 
 
 def test_user_errors_come_back_with_their_type_and_message(pool, tmp_path):

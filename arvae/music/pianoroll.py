@@ -39,6 +39,9 @@ def _figure(data: list, layout: dict):
     validation: validating made a traversal figure cost ~80 ms, nearly all of it in Plotly's
     setters. The dicts come from this module, whose tests check the figures they make."""
     go, _ = _go()
+    title = layout.pop("title", None)
+    if title:  # in the form validation gives it, so that a pickled copy (from a worker) is equal
+        layout["title"] = title if isinstance(title, dict) else dict(text=title)
     return go.Figure(data=data, layout=layout, _validate=False)
 
 

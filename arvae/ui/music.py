@@ -9,14 +9,14 @@ import gradio as gr
 import numpy as np
 
 from arvae import workers
-from arvae.explorer import MODEL_LABEL, check_kind, format_z, parse_measures, pretty, whole_number
+from arvae.explorer import MODEL_LABEL, check_kind, format_z, parse_measures, parse_z, pretty, whole_number
 from arvae.music.audio import synthesize
 from arvae.music.export import midi_bytes, musicxml_string
 from arvae.music.file_import import SUPPORTED_EXTENSIONS
 from arvae.music.notation import notation_svg
 from arvae.music.pianoroll import piano_roll_figure
 from arvae.music.tokens import FIRST_PITCH_TOKEN, MEASURE_TICKS, PITCH_HIGH, PITCH_LOW
-from arvae.ui.common import HEAVY, LIGHT, PRIVATE, attribute_controls, output_file, payload_path, sound_file, \
+from arvae.ui.common import HEAVY, LIGHT, PRIVATE, QUIET, attribute_controls, output_file, payload_path, sound_file, \
     user_errors
 
 
@@ -101,11 +101,16 @@ class MusicView:
             audios = [gr.Audio(label=f"Play: {pretty(n)} traversal", interactive=False, min_width=260,
                                elem_id=f"{t.key}-audio-{n}") for n in t.spec.attribute_names]
         info = gr.Markdown(label="Notes")
-        with gr.Accordion("Notation and downloads of the traversals", open=False):
+        # notation and files cost more than the rest of a traversal: made when this panel is open
+        with gr.Accordion("Notation and downloads of the traversals", open=False,
+                          elem_id=f"{t.key}-scores-panel") as t.scores_panel:
             files = gr.File(label="MIDI and MusicXML of every traversal", file_count="multiple", interactive=False)
             notation = gr.HTML(label="Notation of the traversals (SVG)", elem_classes=["arvae-notation"],
                                elem_id=f"{t.key}-traversal-notation")
-        t.traversal_outputs = [roll, *audios, files, notation, info]
+        t.scores_outputs = [files, notation]
+        t.scores_open = gr.State(False)
+        t.traversed_z = gr.Textbox(label="Latent code of the traversal", visible=False)
+        t.traversal_outputs = [roll, *audios, info, t.traversed_z]
 
     # ------------------------------------------------------------------ showing results
     def encode_outputs(self, t):
@@ -139,17 +144,22 @@ class MusicView:
                 table + ("\n\n" + warning(note) if note else ""))
 
     def show_traversal(self, t, kind, traversal):
-        names, dims, values = t.spec.attribute_names, traversal.dims, traversal.values
-        media = workers.run(self.explorer, "arvae.music.media:render_traversal", traversal.decoded, values,
-                            traversal.measured, dims, f"{MODEL_LABEL[kind]} traversals")  # in a worker process
-        audios, files, sections = [], [], []
-        for l, name in enumerate(names):
-            audios.append(sound_file(f"{t.key}_{kind}_traversal_{name}", media.audio[l]))
-            stem = f"{t.key}_{kind}_traversal_{name}_z{dims[l]}"
-            files += [output_file(f"{stem}.mid", media.midi[l]), output_file(f"{stem}.musicxml", media.musicxml[l])]
-            sections.append(f"<h4>{pretty(name)}: z[{dims[l]}] from {values[0]:+.1f} to {values[-1]:+.1f}</h4>"
-                            + media.svg[l])
-        return [media.figure, *audios, files, "".join(sections), warning(media.note)]
+        media = workers.run(self.explorer, "arvae.music.media:render_traversal", traversal.decoded, traversal.values,
+                            traversal.measured, traversal.dims, f"{MODEL_LABEL[kind]} traversals")  # in a worker
+        audios = [sound_file(f"{t.key}_{kind}_traversal_{name}", media.audio[l])
+                  for l, name in enumerate(t.spec.attribute_names)]
+        return [media.figure, *audios, warning(media.note), format_z(traversal.code)]
+
+    def show_scores(self, t, kind, z, steps):
+        """The MIDI and MusicXML files and the notation of the traversal around ``z``."""
+        scores = workers.run(self.explorer, "arvae.music.media:traversal_scores", kind, z, steps)
+        values, files, sections = scores.values, [], []
+        for l, name in enumerate(t.spec.attribute_names):
+            stem = f"{t.key}_{kind}_traversal_{name}_z{scores.dims[l]}"
+            files += [output_file(f"{stem}.mid", scores.midi[l]), output_file(f"{stem}.musicxml", scores.musicxml[l])]
+            sections.append(f"<h4>{pretty(name)}: z[{scores.dims[l]}] from {values[0]:+.1f} to {values[-1]:+.1f}</h4>"
+                            + scores.svg[l])
+        return files, "".join(sections)
 
     # ------------------------------------------------------------------ wiring
     def wire_inputs(self, t) -> None:
@@ -202,4 +212,21 @@ class MusicView:
         t.first_visit = (first_visit, t.source, t.sample)
 
     def wire_extras(self, t) -> None:
-        pass
+        ex, D = self.explorer, self.explorer.latent_dim
+
+        @user_errors("write the notation and files of the traversals")
+        def scores(model, z, steps):
+            if not z:
+                raise ValueError("there is no traversal yet: load a measure or press Traverse")
+            return self.show_scores(t, check_kind(model), parse_z(z, D), steps)
+
+        def scores_if_open(is_open, model, z, steps):
+            return scores(model, z, steps) if is_open else (gr.skip(), gr.skip())
+
+        inputs = [t.model, t.traversed_z, t.steps]
+        t.scores_panel.expand(lambda: True, None, t.scores_open, **QUIET).then(
+            scores, inputs, t.scores_outputs, api_name=f"{t.key}_traversal_scores", **HEAVY)
+        t.scores_panel.collapse(lambda: False, None, t.scores_open, **QUIET)
+        for traversed in t.traversed:
+            traversed.success(scores_if_open, [t.scores_open, *inputs], t.scores_outputs, api_visibility="private",
+                              **HEAVY)

@@ -97,16 +97,16 @@ def build_tab(explorer, view) -> Tab:
                     **LIGHT).success(sync, [t.model, t.z_box], sync_outputs, **QUIET)
     if view.decode_after_encode:
         encoded = encoded.success(decode, [t.model, t.z_box], t.decoded_outputs, **PRIVATE)
-    encoded.success(traverse, [t.model, t.z_box, t.steps], t.traversal_outputs, api_visibility="private",
-                    **view.traverse_queue)
+    t.traversed = [encoded.success(traverse, [t.model, t.z_box, t.steps], t.traversal_outputs,
+                                   api_visibility="private", **view.traverse_queue)]
     t.z_box.submit(decode, [t.model, t.z_box], t.decoded_outputs, api_name=f"{key}_decode", **LIGHT).success(
         sync, [t.model, t.z_box], sync_outputs, **QUIET)
     gr.on([s.input for s in sliders], edit, [t.model, t.z_box, *sliders], [t.z_box, *t.decoded_outputs, *t.attr_sliders],
           api_visibility="private", trigger_mode="always_last", show_progress="hidden", **LIGHT)
     t.reset.click(reset_code, t.z0, t.z_box, **PRIVATE).success(sync, [t.model, t.z_box], sync_outputs, **QUIET).success(
         decode, [t.model, t.z_box], t.decoded_outputs, **PRIVATE)
-    gr.on([traverse_btn.click, t.steps.release], traverse, [t.model, t.z_box, t.steps], t.traversal_outputs,
-          api_name=f"{key}_traverse", **view.traverse_queue)
+    t.traversed.append(gr.on([traverse_btn.click, t.steps.release], traverse, [t.model, t.z_box, t.steps],
+                             t.traversal_outputs, api_name=f"{key}_traverse", **view.traverse_queue))
     view.wire_extras(t)
     t.decode, t.sync, t.sync_outputs = decode, sync, sync_outputs  # for a shared link (ui/share.py)
     return t
