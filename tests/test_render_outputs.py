@@ -168,7 +168,7 @@ def test_the_kept_synthesizer_plays_a_measure_the_same_whatever_it_played_before
     audio.synthesize(arpeggio(3), tempo=97, sample_rate=22050)  # an odd length: not whole 64-frame blocks
     (_, again), _ = audio.synthesize(arpeggio(1), sample_rate=22050)
     # without finishing FluidSynth's partial block the second copy starts up to 63 frames late (correlation
-    # about -0.1); what stays is the faint reverb tail of the previous measure
+    # about -0.1); what stays is the faint chorus tail of the previous measure
     assert np.corrcoef(first.astype(float), again.astype(float))[0, 1] > 0.99
 
 

@@ -57,7 +57,7 @@ def test_music_traversal_media_from_a_worker_equal_those_made_here(pool, local):
     here = workers.run(folk, "arvae.music.media:render_traversal", *args)  # no pool installed: in this process
     assert remote.figure.to_plotly_json() == here.figure.to_plotly_json()
     for (rate, samples), (rate_here, samples_here) in zip(remote.audio, here.audio):
-        # the same sound whatever either kept synthesizer played before, up to its faint reverb tail
+        # the same sound whatever either kept synthesizer played before, up to its faint chorus tail
         assert rate == rate_here and samples.shape == samples_here.shape
         assert np.corrcoef(samples.astype(float), samples_here.astype(float))[0, 1] > 0.99
     remote = pool.call("folk", "arvae.music.media:traversal_scores", "arvae", z, 4)

@@ -62,7 +62,7 @@ def _render_aligned(pm, synth, sfid, sample_rate: int) -> np.ndarray:
     frames and keeps the rest of a block for the next call, so a render starts where the previous
     one stopped inside a block: the frames pretty_midi asks for (in many pieces) are counted and
     the block is finished, so every render starts on a boundary and sounds the same whatever came
-    before, but for the previous render's faint reverb tail. (pretty_midi wants a real
+    before, but for the previous render's faint chorus tail. (pretty_midi wants a real
     ``fluidsynth.Synth``, hence the counting method on it.)"""
     frames, get_samples = 0, synth.get_samples
 
@@ -83,12 +83,15 @@ def _render_aligned(pm, synth, sfid, sample_rate: int) -> np.ndarray:
 
 
 def _synthesizer(sf2: Path, sample_rate: int):
-    """A cached ``fluidsynth.Synth`` with the soundfont loaded (loading an sf2 takes a while)."""
+    """A cached ``fluidsynth.Synth`` with the soundfont loaded (loading an sf2 takes a while). Its
+    reverb is off: it took a third of the rendering time (a music traversal renders 74 s of audio),
+    and a dry piano shows the decoded notes as clearly."""
     key = (str(sf2), int(sample_rate))
     if key not in _SYNTHS:
         import fluidsynth
 
         synth = fluidsynth.Synth(samplerate=float(sample_rate))
+        synth.setting("synth.reverb.active", 0)
         sfid = synth.sfload(str(sf2))
         if sfid < 0:
             raise RuntimeError(f"FluidSynth could not load the soundfont {sf2}")
