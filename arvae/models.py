@@ -106,19 +106,28 @@ class ImageVAE(VAE):
 
 
 class SpritesVAE(ImageVAE):
-    """2-d sprites VAE of Table 2: 4 stride-2 convs (32 ch), 3 linear layers, latent 10."""
+    """2-d sprites VAE of Table 2: 4 stride-2 convs (32 ch), 3 linear layers, latent 10.
 
-    def __init__(self, latent_dim: int = 10, channels: int = 32, hidden: int = 256):
+    ``batch_norm`` (not in the paper) puts a BatchNorm after every conv and deconv but the last.
+    Without it this trunk learns dSprites' shape slowly: a supervised shape classifier on it
+    reaches 76 % test accuracy after 1,000 steps (lr 1e-3, batch 128), with it 98 % after 600,
+    and in the VAE the shape information never reaches the encoder before the KL has closed
+    the shape dim (see the README's sprites experiments)."""
+
+    def __init__(self, latent_dim: int = 10, channels: int = 32, hidden: int = 256, batch_norm: bool = False):
         super().__init__()
         self.latent_dim = latent_dim
         self.feature_shape = (channels, 4, 4)
 
+        def activated(layer, cout):
+            return nn.Sequential(layer, *([nn.BatchNorm2d(cout)] if batch_norm else []), nn.ReLU())
+
         def conv(cin, cout):
-            return nn.Sequential(nn.Conv2d(cin, cout, 4, 2, 1), nn.ReLU())
+            return activated(nn.Conv2d(cin, cout, 4, 2, 1), cout)
 
         def deconv(cin, cout, last=False):
             layer = nn.ConvTranspose2d(cin, cout, 4, 2, 1)
-            return layer if last else nn.Sequential(layer, nn.ReLU())
+            return layer if last else activated(layer, cout)
 
         features = channels * 16
         self.encoder_conv = nn.Sequential(conv(1, channels), conv(channels, channels), conv(channels, channels),

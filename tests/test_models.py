@@ -37,6 +37,22 @@ def test_eval_mode_is_deterministic_and_uses_the_mean():
     assert torch.equal(model(x)[0], model(x)[0])
 
 
+def test_batch_norm_sprites_model_saves_its_statistics_and_codes_each_image_alone_in_eval(tmp_path):
+    torch.manual_seed(0)
+    model = SpritesVAE(batch_norm=True).train()
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    images = (torch.rand(16, 1, 64, 64) > 0.9).to(torch.uint8) * 255
+    model(model.preprocess(images))  # a training step's forward updates the running statistics
+    model.save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["batch_norm"] is True
+    loaded = SpritesVAE.from_pretrained(tmp_path)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values()))
+    x = loaded.preprocess(images)
+    _, mu_batch, _, _ = loaded(x)
+    _, mu_alone, _, _ = loaded(x[:1])  # eval mode: running statistics, not the batch's
+    torch.testing.assert_close(mu_alone, mu_batch[:1], rtol=1e-4, atol=1e-5)
+
+
 def test_measure_vae_generation_is_greedy_autoregressive():
     torch.manual_seed(0)
     model = MeasureVAE().eval()
