@@ -318,3 +318,21 @@ def test_a_bad_upload_shows_a_clear_error_and_the_app_keeps_serving(page, tmp_pa
     page.locator("#sprites-load").click()
     page.wait_for_function("before => document.querySelector('#sprites-input img').getAttribute('src') !== before",
                            arg=before)
+
+
+def test_a_bad_music_file_leaves_the_measures_as_they_were_and_says_why(page, tmp_path):
+    open_tab(page, "Bach Chorales")
+    plot_data(page, "#bach-input-roll")
+    wait_idle(page, "#tab-bach")
+    before = plot_data(page, "#bach-input-roll")
+    broken = tmp_path / "carol.mid"
+    broken.write_bytes(b"MThd this is no MIDI file")
+    page.locator("#bach-upload input[type=file]").set_input_files(str(broken))
+    toast = page.locator("[data-testid='toast-body'].error").first
+    toast.wait_for()
+    assert "carol.mid" in toast.inner_text()
+    messages = page.locator("#bach-import-messages")
+    messages.get_by_text("could not be imported").wait_for()
+    wait_idle(page, "#tab-bach")
+    assert "Error" not in page.locator("#tab-bach").inner_text()  # no Gradio "Error" over a component
+    assert plot_data(page, "#bach-input-roll") == before  # the measure shown is kept

@@ -23,6 +23,10 @@ from arvae.ui.common import HEAVY, LIGHT, PRIVATE, QUIET, attribute_controls, ou
 FULL_RANGE = (PITCH_LOW, PITCH_HIGH)  # one pitch axis for every edit, so before and after compare
 
 
+IMPORT_FAILED = ("⚠️ That file could not be imported (the message at the top right says why); the measures "
+                 "shown are the ones you had before.")
+
+
 def warning(note: str) -> str:
     return f"⚠️ {note}" if note else ""
 
@@ -205,9 +209,15 @@ class MusicView:
         t.sample.change(example, t.sample, t.source, api_name=f"{key}_example", **LIGHT)
         t.random.click(random_other, t.sample, t.sample, **PRIVATE)
         t.prior.click(prior, [t.model, t.seed], t.source, api_name=f"{key}_prior", **LIGHT)
-        t.upload.upload(import_music, t.upload, [t.import_md, t.imported, t.measure], api_name=f"{key}_import",
-                        **HEAVY).success(pick_imported, [t.imported, t.measure], t.source, **PRIVATE
-                                         ).success(lambda: None, None, t.sample, **PRIVATE)
+        # a bad file leaves the previous measures as they were (no "Error" over them), says why in a
+        # toast and here, and empties the upload box
+        imported = t.upload.upload(lambda: "Reading the file…", None, t.import_md, **QUIET).then(
+            import_music, t.upload, [t.import_md, t.imported, t.measure], api_name=f"{key}_import",
+            show_progress="hidden", **HEAVY)
+        imported.success(pick_imported, [t.imported, t.measure], t.source, **PRIVATE).success(
+            lambda: None, None, t.sample, **PRIVATE)
+        imported.failure(lambda: (None, IMPORT_FAILED, gr.update()), None, [t.upload, t.import_md, t.measure],
+                         **PRIVATE)  # answering the menu too clears Gradio's "Error" from it
         t.measure.input(pick_imported, [t.imported, t.measure], t.source, **PRIVATE)
         t.first_visit = (first_visit, t.source, t.sample)
 
