@@ -69,12 +69,25 @@ def library_versions() -> dict[str, str]:
     return {name: importlib.metadata.version(name) for name in ("numpy", "scipy", "scikit-learn", "torch")}
 
 
-def traversal_monotonicity(model, spec, latents: torch.Tensor, dims, steps: int = 9) -> dict:
-    """Mean Spearman correlation between latent value and measured attribute along traversals."""
+def traversal_monotonicity(model, spec, latents: torch.Tensor, dims, steps: int = 9, directions=None) -> dict:
+    """Mean Spearman correlation between latent value and measured attribute along traversals.
+
+    ``directions`` (+1/-1 per attribute, default all +1) orients each dim: a β-VAE's dims have no
+    set direction (see :func:`dim_directions`); an AR-VAE's dims are ordered by its regularizer, so
+    its correlations count as they come and a reversed attribute scores negative."""
     values, measured = traversal.traverse_and_measure(model, spec.measure, latents, dims, steps)
-    per_attribute = {name: float(metrics.spearman_rows(values, measured[l]).mean())
+    directions = np.ones(len(dims)) if directions is None else np.asarray(directions, dtype=float)
+    per_attribute = {name: float(directions[l] * metrics.spearman_rows(values, measured[l]).mean())
                      for l, name in enumerate(spec.attribute_names)}
     return {"mean": float(np.mean(list(per_attribute.values()))), "per_attribute": per_attribute}
+
+
+def dim_directions(latents: np.ndarray, attributes: np.ndarray, dims) -> np.ndarray:
+    """+1 or -1 for each attribute l: the sign of the Spearman correlation of ``latents[:, dims[l]]``
+    with attribute l over the held-out inputs, so that a β-VAE dim that encodes its attribute in
+    reverse (nothing fixes its direction) has its traversal read the way the data orders it."""
+    rho = metrics.spearman_rows(latents[:, list(dims)].T, attributes.T)
+    return np.where(rho < 0, -1.0, 1.0)
 
 
 def evaluate_model(spec, model_kind: str, data, root, mi_estimator: str, traversal_inputs: int = 100,
@@ -93,8 +106,11 @@ def evaluate_model(spec, model_kind: str, data, root, mi_estimator: str, travers
             metrics.attribute_dims_by_mutual_information(latents.numpy()[finite], attributes[finite],
                                                          estimator=mi_estimator))
     result["attribute_dims"] = {name: int(d) for name, d in zip(spec.attribute_names, dims)}
+    directions = (np.ones(len(dims)) if model_kind == "arvae" else
+                  dim_directions(latents.numpy()[finite], attributes[finite], dims))
+    result["attribute_dim_directions"] = {name: int(d) for name, d in zip(spec.attribute_names, directions)}
     result["reconstruction_accuracy"] = reconstruction_accuracy(model, data.inputs)
-    monotonicity = traversal_monotonicity(model, spec, latents[:traversal_inputs], dims)
+    monotonicity = traversal_monotonicity(model, spec, latents[:traversal_inputs], dims, directions=directions)
     result["traversal_monotonicity"] = monotonicity["mean"]
     for name, value in monotonicity["per_attribute"].items():
         result["per_attribute"][name]["traversal_monotonicity"] = value

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from arvae import registry, traversal
-from arvae.evaluate import reconstruction_accuracy, traversal_monotonicity
+from arvae.evaluate import dim_directions, reconstruction_accuracy, traversal_monotonicity
 from arvae.models import MnistVAE
 from helpers import write_tiny_mnist
 
@@ -124,6 +124,25 @@ def test_traversal_monotonicity_detects_an_attribute_that_follows_its_dim():
     result = traversal_monotonicity(GrowingSquare(), two_attributes, z, [0, 1])
     assert result["per_attribute"]["area"] > 0.99
     assert result["per_attribute"]["length"] == pytest.approx(0.0)  # dim 1 changes nothing
+
+
+def test_a_dim_that_encodes_its_attribute_in_reverse_is_read_the_way_the_data_orders_it():
+    spec = registry.get("mnist")
+    two_attributes = SimpleNamespace(measure=spec.measure, attribute_names=("area", "length"))
+    rng = np.random.default_rng(0)
+    area = rng.random(200)
+    latents = np.stack([-3 * area + 0.01 * rng.standard_normal(200), rng.standard_normal(200)], axis=1)
+    directions = dim_directions(latents, np.stack([area, rng.random(200)], axis=1), [0, 1])
+    assert directions[0] == -1  # dim 0 falls as area grows
+
+    class ShrinkingSquare(GrowingSquare):
+        def generate(self, z):
+            return super().generate(-z)
+
+    z = torch.zeros(4, 2)
+    signed = traversal_monotonicity(ShrinkingSquare(), two_attributes, z, [0, 1])
+    oriented = traversal_monotonicity(ShrinkingSquare(), two_attributes, z, [0, 1], directions=directions)
+    assert signed["per_attribute"]["area"] < -0.99 and oriented["per_attribute"]["area"] > 0.99
 
 
 def test_reconstruction_accuracy_is_pixel_accuracy():
