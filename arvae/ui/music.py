@@ -222,7 +222,7 @@ class MusicView:
         t.first_visit = (first_visit, t.source, t.sample)
 
     def wire_extras(self, t) -> None:
-        ex, D = self.explorer, self.explorer.latent_dim
+        D = self.explorer.latent_dim
 
         @user_errors("write the notation and files of the traversals")
         def scores(model, z, steps):
