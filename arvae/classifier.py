@@ -1,6 +1,6 @@
 """A digit classifier for the content-preservation experiment (Sect. 5.3).
 
-    python -m arvae.classifier --data-dir ../shared/data/mnist   # trains, saves, prints held-out accuracy
+    python -m arvae.classifier --data-dir /path/to/mnist-idx  # trains, saves, prints held-out accuracy
 
 It scores real held-out digits, their reconstructions, and their attribute traversals: if a
 traversal keeps the digit's identity, the classifier still recognizes it.

@@ -121,7 +121,7 @@ def _scan(folder, display: str | None = None) -> _Files | None:
 
 _NOT_FOUND = ("MNIST IDX files not found{where}. Pass --data-dir pointing at a folder with "
               "train-images-idx3-ubyte.gz / t10k-images-idx3-ubyte.gz (and labels) or the offline "
-              "train-5k subset, e.g. --data-dir ../shared/data/mnist, or set $ARVAE_MNIST_DIR.")
+              "train-5k subset, or set $ARVAE_MNIST_DIR to such a folder.")
 
 
 def _download(target: Path) -> bool:
