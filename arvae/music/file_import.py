@@ -50,6 +50,14 @@ def _describe_skips(ex: ExtractedMeasures) -> list[str]:
     return messages
 
 
+def _reason(error: Exception) -> str:
+    """What a parser's exception says, for a visitor: its message, else what its type means."""
+    text = str(error).strip()
+    if text:
+        return text
+    return "the file ends before its data does" if isinstance(error, EOFError) else type(error).__name__
+
+
 def _midi_measures(path: Path) -> ExtractedMeasures:
     import pretty_midi
 
@@ -58,7 +66,7 @@ def _midi_measures(path: Path) -> ExtractedMeasures:
             warnings.simplefilter("ignore")
             pm = pretty_midi.PrettyMIDI(str(path))
     except Exception as error:  # mido/pretty_midi raise many types for broken files
-        raise MusicImportError(f"'{path.name}' is not a readable MIDI file ({type(error).__name__}: {error}).") from None
+        raise MusicImportError(f"'{path.name}' is not a readable MIDI file ({_reason(error)}).") from None
     _check_midi_structure(pm, path.name)
     if not any(inst.notes for inst in pm.instruments):
         raise MusicImportError(f"'{path.name}' contains no notes.")
@@ -111,7 +119,7 @@ def _musicxml_bytes(path: Path) -> bytes:
             return b"".join(archive.read(info) for info in members if not info.filename.startswith("META-INF"))
     except (zipfile.BadZipFile, OSError) as error:
         raise MusicImportError(f"'{path.name}' is not a readable compressed MusicXML (.mxl) file "
-                               f"({type(error).__name__}: {error}).") from None
+                               f"({_reason(error)}).") from None
 
 
 def _check_musicxml_structure(path: Path) -> None:

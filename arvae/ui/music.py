@@ -23,8 +23,8 @@ from arvae.ui.common import HEAVY, LIGHT, PRIVATE, QUIET, attribute_controls, ou
 FULL_RANGE = (PITCH_LOW, PITCH_HIGH)  # one pitch axis for every edit, so before and after compare
 
 
-IMPORT_FAILED = ("⚠️ That file could not be imported (the message at the top right says why); the measures "
-                 "shown are the ones you had before.")
+IMPORT_FAILED = ("⚠️ That file could not be imported (the error message says why); the measures shown are "
+                 "the ones you had before.")
 
 
 def warning(note: str) -> str:
