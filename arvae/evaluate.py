@@ -69,17 +69,23 @@ def library_versions() -> dict[str, str]:
     return {name: importlib.metadata.version(name) for name in ("numpy", "scipy", "scikit-learn", "torch")}
 
 
-def traversal_monotonicity(model, spec, latents: torch.Tensor, dims, steps: int = 9, directions=None) -> dict:
+def traversal_monotonicity(model, spec, latents: torch.Tensor, dims, steps: int = 9, directions=None,
+                           groups: dict | None = None) -> dict:
     """Mean Spearman correlation between latent value and measured attribute along traversals.
 
     ``directions`` (+1/-1 per attribute, default all +1) orients each dim: a β-VAE's dims have no
     set direction (see :func:`dim_directions`); an AR-VAE's dims are ordered by its regularizer, so
-    its correlations count as they come and a reversed attribute scores negative."""
+    its correlations count as they come and a reversed attribute scores negative. ``groups``:
+    attribute -> (labels of the inputs (N,), label names): that attribute's mean is also given per
+    label (``by_label``), e.g. sprites' orientation per shape."""
     values, measured = traversal.traverse_and_measure(model, spec.measure, latents, dims, steps)
     directions = np.ones(len(dims)) if directions is None else np.asarray(directions, dtype=float)
-    per_attribute = {name: float(directions[l] * metrics.spearman_rows(values, measured[l]).mean())
-                     for l, name in enumerate(spec.attribute_names)}
-    return {"mean": float(np.mean(list(per_attribute.values()))), "per_attribute": per_attribute}
+    rho = {name: directions[l] * metrics.spearman_rows(values, measured[l]) for l, name in enumerate(spec.attribute_names)}
+    by_label = {name: {label: float(rho[name][np.asarray(labels) == value].mean())
+                       for value, label in enumerate(label_names) if (np.asarray(labels) == value).any()}
+                for name, (labels, label_names) in (groups or {}).items()}
+    per_attribute = {name: float(r.mean()) for name, r in rho.items()}
+    return {"mean": float(np.mean(list(per_attribute.values()))), "per_attribute": per_attribute, "by_label": by_label}
 
 
 def dim_directions(latents: np.ndarray, attributes: np.ndarray, dims) -> np.ndarray:
@@ -110,10 +116,16 @@ def evaluate_model(spec, model_kind: str, data, root, mi_estimator: str, travers
                   dim_directions(latents.numpy()[finite], attributes[finite], dims))
     result["attribute_dim_directions"] = {name: int(d) for name, d in zip(spec.attribute_names, directions)}
     result["reconstruction_accuracy"] = reconstruction_accuracy(model, data.inputs)
-    monotonicity = traversal_monotonicity(model, spec, latents[:traversal_inputs], dims, directions=directions)
+    names = list(spec.attribute_names)
+    groups = {name: (data.attributes[:traversal_inputs, names.index(by)].numpy().astype(int), spec.value_labels[by])
+              for name, by in spec.monotonicity_by.items()}
+    monotonicity = traversal_monotonicity(model, spec, latents[:traversal_inputs], dims, directions=directions,
+                                          groups=groups)
     result["traversal_monotonicity"] = monotonicity["mean"]
     for name, value in monotonicity["per_attribute"].items():
         result["per_attribute"][name]["traversal_monotonicity"] = value
+    for name, by_label in monotonicity["by_label"].items():
+        result["per_attribute"][name][f"traversal_monotonicity_by_{spec.monotonicity_by[name]}"] = by_label
     result["checkpoint"] = {k: meta.get(k) for k in ("steps", "epochs", "hardware", "seed", "wall_time_s")}
     if spec.content_classifier is not None:  # MNIST: a digit classifier (Sect. 5.3)
         result["content_preservation"] = spec.content_classifier(model, data, dims, root)
@@ -177,6 +189,11 @@ def metrics_markdown(root="checkpoints") -> str:
             if "sampled_latents" in data.get("arvae", {}):
                 row(f"{METRIC_LABELS[name]} (sampled z̃)", name,
                     lambda result: result.get("sampled_latents", {}).get(name))
+        for name, by in spec.monotonicity_by.items():  # e.g. orientation per shape: each has its symmetry
+            for label in spec.value_labels.get(by, ()):
+                row(f"Traversal monotonicity: {name.replace('_', ' ')} of {label}s", None,
+                    lambda result: result.get("per_attribute", {}).get(name, {})
+                    .get(f"traversal_monotonicity_by_{by}", {}).get(label))
         for part in data.get("arvae", {}).get("content_preservation", {}):  # classifier accuracy (Sect. 5.3)
             row(f"Content preservation ({part})", f"content_preservation_{part}",
                 lambda result: result.get("content_preservation", {}).get(part))

@@ -81,6 +81,9 @@ class DatasetSpec:
     paper_medians: dict = field(default_factory=dict)
     input: ImageInput | MusicInput = None  # the shape of one input and how an upload becomes one
     value_labels: dict = field(default_factory=dict)  # attribute -> names of its categorical values
+    # attribute -> a categorical attribute (in value_labels): evaluation also reports the first's traversal
+    # monotonicity per value of the second (sprites: orientation per shape, as each has its own symmetry)
+    monotonicity_by: dict = field(default_factory=dict)
     # content preservation (Sect. 5.3): (model, test data, attribute dims, checkpoints root) -> accuracies
     # (MNIST: a digit classifier on inputs, reconstructions, traversals; sprites: the measured shape)
     content_classifier: Callable | None = None
@@ -124,6 +127,7 @@ DATASETS: dict[str, DatasetSpec] = {
             measure=sprites.measure,
             input=ImageInput(size=sprites.IMAGE_SIZE, fit=image_input.fit_in_place, binary=True),
             value_labels={"shape": sprites.SHAPE_NAMES},
+            monotonicity_by={"orientation": "shape"},
             content_classifier=sprites.shape_preservation,
             paper_figures={"traversal": "9", "surface": "12"},
             benchmark={"slider": True},

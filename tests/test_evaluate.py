@@ -145,6 +145,21 @@ def test_a_dim_that_encodes_its_attribute_in_reverse_is_read_the_way_the_data_or
     assert signed["per_attribute"]["area"] < -0.99 and oriented["per_attribute"]["area"] > 0.99
 
 
+def test_traversal_monotonicity_is_also_reported_per_label_of_a_categorical_attribute():
+    class GrowsOnlyForLabelZero(GrowingSquare):  # inputs with z1 > 0 (label 1) keep one size
+        def generate(self, z):
+            return super().generate(torch.where(z[:, 1:] > 0, torch.zeros_like(z), z))
+
+    two_attributes = SimpleNamespace(measure=registry.get("mnist").measure, attribute_names=("area", "length"))
+    z = torch.tensor([[0.0, -1.0], [1.0, -2.0], [0.0, 1.0], [0.5, 2.0]])
+    labels = np.array([0, 0, 1, 1])
+    result = traversal_monotonicity(GrowsOnlyForLabelZero(), two_attributes, z, [0, 1],
+                                    groups={"area": (labels, ("grower", "keeper"))})
+    by_label = result["by_label"]["area"]
+    assert by_label["grower"] > 0.99 and by_label["keeper"] == pytest.approx(0.0)
+    assert result["per_attribute"]["area"] == pytest.approx((by_label["grower"] + by_label["keeper"]) / 2)
+
+
 def test_reconstruction_accuracy_is_pixel_accuracy():
     model = MnistVAE().eval()
     images = (torch.rand(8, 1, 28, 28) > 0.5).to(torch.uint8) * 255
