@@ -79,10 +79,16 @@ def execute(explorer, target: str, args: tuple, allowed=("arvae.",)):
 
 # ------------------------------------------------------------------------------ one worker
 
+WORKER_NICENESS = int(os.environ.get("ARVAE_WORKER_NICENESS", 5))
+
+
 def _serve(conn, root, torch_threads: int, allowed) -> None:
     """A worker's life: build its explorers (cheap; models load on first use and stay), then answer
-    ``(dataset key, target, args)`` with ``("ok", result)`` or ``("error", exception)``."""
+    ``(dataset key, target, args)`` with ``("ok", result)`` or ``("error", exception)``. Workers run
+    :data:`WORKER_NICENESS` steps nicer than the app, so that when every core is busy with heavy
+    actions the app's own light answers (sliders) still get a core at once."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the app stops the pool
+    os.nice(WORKER_NICENESS)
     import torch
 
     from arvae.explorer import explorers

@@ -2,6 +2,7 @@
 that crashes or goes over its CPU or memory budget is killed and replaced, and its call gets a
 clear error while the pool keeps answering; light work in the caller's process goes on while every
 worker is busy; closing the pool stops a stuck worker at once."""
+import os
 import re
 import threading
 import time
@@ -116,6 +117,13 @@ def test_light_work_goes_on_while_every_worker_is_busy(pool, local):
     assert decoded.shape[0] == 1 and time.monotonic() - started < 2.5  # did not wait for the 3 s calls
     for thread in busy:
         thread.join()
+
+
+def test_workers_run_nicer_than_the_app_so_its_light_answers_get_a_core(pool):
+    pool.call("folk", "traverse", "arvae", np.zeros(32, np.float32), 3)  # every worker has started
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    assert pool.pids() and all(os.getpriority(os.PRIO_PROCESS, pid) == mine + workers.WORKER_NICENESS
+                               for pid in pool.pids())
 
 
 def test_only_functions_of_the_allowed_packages_run():
