@@ -119,6 +119,18 @@ def test_folk_rnn_file(tmp_path):
     assert str(path) in ds.source
 
 
+def test_folk_reads_a_folder_of_abc_files_and_falls_back_to_music21_for_a_folder_without(tmp_path):
+    (tmp_path / "tunes").mkdir()
+    (tmp_path / "tunes" / "data_v2.abc").write_text(FOLK_RNN_TEXT)
+    assert folk.corpus(data_dir=tmp_path / "tunes").num_pieces == 4
+    (tmp_path / "mnist").mkdir()  # e.g. the one --data-dir of `evaluate --dataset all`
+    (tmp_path / "mnist" / "train-images-idx3-ubyte.gz").write_bytes(b"")
+    bundled = folk.corpus(data_dir=tmp_path / "mnist", max_items=10)
+    assert "music21 bundled folk ABC" in bundled.source
+    with pytest.raises(FileNotFoundError, match="no ABC file"):
+        folk.corpus(data_dir=tmp_path / "missing.abc")
+
+
 def test_broken_piece_is_counted_not_fatal():
     pieces = [music.Piece("good", lambda: _tiny_score()), music.Piece("bad", lambda: 1 / 0)]
     from arvae.music.extract import measures_from_stream

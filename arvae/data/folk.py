@@ -6,12 +6,15 @@ no 4/4 or 2/2 meter are left out before parsing.
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from arvae.data import music
 from arvae.music import attributes, tokens
 from arvae.music.abc import abc_meters, parse_abc, split_abc_tunes
 from arvae.music.extract import ACCEPTED_METERS, measures_from_stream
+
+log = logging.getLogger(__name__)
 
 ATTRIBUTE_NAMES = attributes.ATTRIBUTE_NAMES
 VOCAB_SIZE = tokens.VOCAB_SIZE
@@ -39,6 +42,13 @@ def _pieces(files: list[tuple[str, Path]], max_items):
 
 
 def corpus(data_dir=None, max_items: int | None = None) -> music.MusicCorpus:
+    """The ABC files of ``data_dir`` (one file, or a folder of ``*.abc``), else music21's bundled
+    collections: also when ``data_dir`` is a folder without ABC files (as dSprites falls back to
+    its renderer), so that one ``--data-dir`` for ``--dataset all`` (the MNIST folder) serves."""
+    folder = Path(data_dir).expanduser() if data_dir is not None else None
+    if folder is not None and folder.is_dir() and not any(folder.glob("*.abc")):
+        log.info("no ABC file in %s: using music21's bundled folk collections", data_dir)
+        data_dir = None
     if data_dir is None:
         import music21
         from music21 import corpus as m21corpus
