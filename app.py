@@ -180,11 +180,6 @@ def main() -> None:
     signal.signal(signal.SIGTERM, stop_on_sigterm)
     limit_malloc_arenas()
     demo = build_demo()
-    if workers.pool_size():  # heavy actions in worker processes; sliders stay here and never wait for them
-        # started once the page is built: their imports would slow the app's own start on a small machine
-        pool = workers.WorkerPool(workers.pool_size(), torch_threads=torch.get_num_threads()).start()
-        atexit.register(pool.close)
-        workers.install(pool)
     demo.queue(default_concurrency_limit=2, max_size=64)
     demo.launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
@@ -196,7 +191,14 @@ def main() -> None:
         theme=gr.themes.Soft(primary_hue="indigo"),
         footer_links=["api", "gradio"],
         mcp_server=True,  # every public endpoint is also an MCP tool (README "Agent tools")
+        prevent_thread_lock=True,
     )
+    if workers.pool_size():  # heavy actions in worker processes; sliders stay here and never wait for them
+        # started once the server answers: on a small machine their imports would delay the first page
+        pool = workers.WorkerPool(workers.pool_size(), torch_threads=torch.get_num_threads()).start()
+        atexit.register(pool.close)
+        workers.install(pool)
+    demo.block_thread()
 
 
 if __name__ == "__main__":
