@@ -10,13 +10,15 @@ metadata the configuration; this prints one markdown row per probe.
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from arvae import checkpoint
 
 
-def recipe(metadata: dict) -> str:
-    """The hyperparameters a run was trained with, in one cell."""
+def recipe(metadata: dict, config: dict | None = None) -> str:
+    """The hyperparameters a run was trained with, and the model options it switched on
+    (``config.json``'s true flags, e.g. batch norm), in one cell."""
     hp = metadata.get("hyperparameters", {})
     gamma = hp.get("gamma")
     gamma = "/".join(f"{g:g}" for g in gamma) if isinstance(gamma, list) else f"{gamma:g}"
@@ -25,6 +27,7 @@ def recipe(metadata: dict) -> str:
         extras.append("no reconstruction for {:,} steps, ramp over {:,}".format(*hp["warmup"]))
     if hp.get("free_bits"):
         extras.append(f"free bits {hp['free_bits']:g}")
+    extras += [name.replace("_", " ") for name, value in (config or {}).items() if value is True]
     return ", ".join([f"{metadata.get('model')} lr {hp.get('lr'):g}, β {hp.get('beta'):g}, γ {gamma}", *extras,
                       metadata.get("precision", "fp32"), f"{metadata['data']['train_items']:,} items"])
 
@@ -36,12 +39,14 @@ def summary_rows(run_model_dir, every: int = 0) -> list[dict]:
     if state is None:
         raise FileNotFoundError(f"no training state in {directory}: not a run folder of train.py")
     metadata = checkpoint.read_metadata(directory)
+    config_path = directory / "config.json"
+    config = json.loads(config_path.read_text()) if config_path.is_file() else {}
     history = [entry for entry in state["history"] if "spearman" in entry]
     rows = []
     for index, entry in enumerate(history):
         if every and entry["step"] % every and index != len(history) - 1:
             continue
-        rows.append({"run": f"{directory.parent.parent.name}/{directory.name}", "recipe": recipe(metadata),
+        rows.append({"run": f"{directory.parent.parent.name}/{directory.name}", "recipe": recipe(metadata, config),
                      "step": entry["step"],
                      "wall_time_s": entry.get("wall_time_s"),
                      "spearman": {name: entry["spearman"][name] for name in metadata["attribute_names"]},

@@ -172,6 +172,7 @@ def test_validation_probe_logs_each_attributes_spearman(env, tmp_path):
     assert [row["step"] for row in rows] == [2, 4] and list(rows[0]["spearman"]) == list(spec.attribute_names)
     table = runs.markdown(rows)
     assert "γ 20/10/20/10/10" in table and "free bits 0.5" in table and "| ρ shape | ρ scale |" in table
+    assert "batch norm" in table  # the registry's sprites model option, read from the run's config.json
 
 
 def test_gamma_of_the_wrong_length_fails_clearly(env, tmp_path):
