@@ -20,7 +20,8 @@ def test_shipped_model_loads_and_has_honest_metadata(key, kind):
     assert metadata["dataset"] == key and metadata["model"] == kind and metadata["complete"]
     assert metadata["steps"] > 0 and metadata["hardware"] and metadata["data"]["source"]
     assert metadata["command"].startswith("python train.py") and f"--dataset {key}" in metadata["command"]
-    assert metadata["hyperparameters"]["gamma"] == spec.gamma_for(kind)
+    gamma = spec.gamma_for(kind)  # one weight, or one per attribute (a JSON list)
+    assert metadata["hyperparameters"]["gamma"] == (list(gamma) if isinstance(gamma, tuple) else gamma)
     assert metadata["hyperparameters"]["beta"] == spec.beta
     assert metadata["weights_dtype"] == "float16"
     with torch.no_grad():
