@@ -81,9 +81,11 @@ def traversal_monotonicity(model, spec, latents: torch.Tensor, dims, steps: int 
     values, measured = traversal.traverse_and_measure(model, spec.measure, latents, dims, steps)
     directions = np.ones(len(dims)) if directions is None else np.asarray(directions, dtype=float)
     rho = {name: directions[l] * metrics.spearman_rows(values, measured[l]) for l, name in enumerate(spec.attribute_names)}
-    by_label = {name: {label: float(rho[name][np.asarray(labels) == value].mean())
-                       for value, label in enumerate(label_names) if (np.asarray(labels) == value).any()}
-                for name, (labels, label_names) in (groups or {}).items()}
+    by_label = {}
+    for name, (labels, label_names) in (groups or {}).items():
+        labels = np.asarray(labels)
+        by_label[name] = {label: float(rho[name][labels == value].mean())
+                          for value, label in enumerate(label_names) if (labels == value).any()}
     per_attribute = {name: float(r.mean()) for name, r in rho.items()}
     return {"mean": float(np.mean(list(per_attribute.values()))), "per_attribute": per_attribute, "by_label": by_label}
 

@@ -66,6 +66,11 @@ def _grid_layout(rows, cols, titles, column_widths=None, horizontal_spacing=0.2,
     return layout
 
 
+def _axis_suffix(axis_index: int) -> str:
+    """Plotly's name ending of subplot axes ``axis_index`` (1-based): "", "2", "3", ..."""
+    return "" if axis_index == 1 else str(axis_index)
+
+
 def _piano_roll_parts(tokens, axis_index: int = 1, measure_labels=None, color=COLORS[0], name="notes",
                       max_labels: int = 8, pitch_range: tuple[int, int] | None = None):
     """The piano roll of measures on subplot axes ``axis_index``: its bar trace (one bar per note),
@@ -75,7 +80,7 @@ def _piano_roll_parts(tokens, axis_index: int = 1, measure_labels=None, color=CO
     arr = as_measures(tokens)
     notes = measure_notes(arr)
     n_measures = len(arr)
-    suffix = "" if axis_index == 1 else str(axis_index)
+    suffix = _axis_suffix(axis_index)
     label_of = (lambda m: measure_labels[m]) if measure_labels is not None else (lambda m: f"measure {m + 1}")
     hover_measure = [label_of(m) if n_measures > 1 or measure_labels is not None else "this measure" for m, *_ in notes]
     pitches = [p for *_, p in notes]
@@ -110,7 +115,7 @@ def _piano_roll_parts(tokens, axis_index: int = 1, measure_labels=None, color=CO
 
 
 def _merge_axes(layout: dict, axis_index: int, xaxis: dict, yaxis: dict) -> None:
-    suffix = "" if axis_index == 1 else str(axis_index)
+    suffix = _axis_suffix(axis_index)
     layout.setdefault(f"xaxis{suffix}", {}).update(xaxis)
     layout.setdefault(f"yaxis{suffix}", {}).update(yaxis)
 
