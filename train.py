@@ -54,6 +54,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "weight; default: the registry's")
     parser.add_argument("--free-bits", type=float, help="nats per latent dim the KLD leaves unpenalized; "
                                                         "default: the registry's")
+    parser.add_argument("--lr-schedule", choices=LR_SCHEDULES,
+                        help="constant, or cosine decay to 0 over the run's steps; default: the registry's")
+    parser.add_argument("--select-best", action=argparse.BooleanOptionalAction,
+                        help="publish the model of the validation probe with the lowest validation objective "
+                             "instead of the last step's; default: the registry's")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--data-dir", help="dataset files (MNIST IDX folder, dSprites npz, folk-rnn ABC file)")
     parser.add_argument("--max-items", type=int, help="cap the training data (images, or pieces for music)")
@@ -82,6 +87,19 @@ def parse_warmup(text: str) -> tuple[int, int]:
     if alone < 0 or ramp < 0:
         raise ValueError(text)
     return alone, ramp
+
+
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def learning_rate(step: int, total_steps: int, lr: float, schedule: str) -> float:
+    """The learning rate of optimizer step ``step`` (0-based) of ``total_steps``: ``lr`` throughout
+    (the paper's), or a cosine decay from ``lr`` to 0 over the run, which a resumed run continues."""
+    if schedule == "constant":
+        return lr
+    if schedule == "cosine":
+        return lr * 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / max(total_steps, 1)))
+    raise ValueError(f"unknown learning-rate schedule {schedule!r}; expected one of {LR_SCHEDULES}")
 
 
 def reconstruction_weight(step: int, warmup: tuple[int, int]) -> float:
@@ -145,6 +163,9 @@ def weights_sha256(model) -> str:
 
 
 # ----------------------------------------------------------------------------- training
+BEST_DIR = "best"  # in a run folder: the model of the best validation probe (--select-best)
+
+
 def raise_keyboard_interrupt(signum, frame):
     """A SIGTERM (e.g. from a job scheduler) is handled like Ctrl-C: save, then exit."""
     raise KeyboardInterrupt
@@ -184,6 +205,8 @@ def train(spec, model_kind: str, args, rank: int, world_size: int, device: torch
     beta = spec.beta if args.beta is None else args.beta
     warmup = spec.warmup if args.warmup is None else args.warmup
     free_bits = spec.free_bits if args.free_bits is None else args.free_bits
+    lr_schedule = spec.lr_schedule if args.lr_schedule is None else args.lr_schedule
+    select_best = spec.select_best if args.select_best is None else args.select_best
     if isinstance(gamma, tuple) and len(gamma) != len(spec.attribute_names):
         sys.exit(f"error: --gamma gives {len(gamma)} weights for {len(spec.attribute_names)} attributes "
                  f"({', '.join(spec.attribute_names)})")
@@ -215,8 +238,6 @@ def train(spec, model_kind: str, args, rank: int, world_size: int, device: torch
             print(f"[{spec.key}/{model_kind}] --resume: no training state in {out_dir}, starting fresh")
         else:
             state = restored
-            for group in optimizer.param_groups:  # the saved state holds the old lr; this run's lr applies
-                group["lr"] = lr
             print(f"[{spec.key}/{model_kind}] resuming at step {state['step']}")
     ddp_model = torch.nn.parallel.DistributedDataParallel(model) if world_size > 1 else model
     ddp_model.train()
@@ -231,7 +252,7 @@ def train(spec, model_kind: str, args, rank: int, world_size: int, device: torch
             "dataset": spec.key, "model": model_kind, "model_class": spec.model_class.__name__,
             "attribute_names": list(spec.attribute_names), "regularized_dims": list(spec.regularized_dims),
             "hyperparameters": {"beta": beta, "gamma": gamma, "delta": spec.delta, "lr": lr, "warmup": list(warmup),
-                                "free_bits": free_bits,
+                                "lr_schedule": lr_schedule, "free_bits": free_bits,
                                 "batch_size": batch_size, "world_size": world_size},
             "data": {"source": train_set.source, "train_items": len(train_set), "val_items": len(val_set),
                      "data_dir": args.data_dir, "max_items": args.max_items},
@@ -245,6 +266,8 @@ def train(spec, model_kind: str, args, rank: int, world_size: int, device: torch
             "final_val_spearman": state["history"][-1]["spearman"] if state["history"] else None,
             "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "command": "python train.py " + " ".join(sys.argv[1:]),
+            "selected": {"by": "lowest validation objective", **state["best"]} if select_best and "best" in state
+            else None,
         }
 
     def validate(epoch: int) -> dict:
@@ -258,6 +281,10 @@ def train(spec, model_kind: str, args, rank: int, world_size: int, device: torch
             progress.write(f"[{spec.key}/{model_kind}] epoch {epoch} step {state['step']}: val "
                            + " ".join(f"{k}={v:.4g}" for k, v in val_terms.items())
                            + " | spearman " + " ".join(f"{k}={v:.2f}" for k, v in spearman.items()))
+        if select_best and val_terms and val_terms["total"] < state.get("best", {}).get("val_total", math.inf):
+            state["best"] = {"step": state["step"], "val_total": val_terms["total"]}
+            if is_main:
+                checkpoint.save_model(model, out_dir / BEST_DIR, metadata(False, val_terms))
         return val_terms
 
     def save(complete=False, val_terms=None):
@@ -266,6 +293,17 @@ def train(spec, model_kind: str, args, rank: int, world_size: int, device: torch
         state["wall_time_s"] = wall_before + time.time() - started
         checkpoint.save_training_state(out_dir, model, optimizer, state)
         checkpoint.save_model(model, out_dir, metadata(complete, val_terms))
+
+    def finish() -> Path:
+        """The folder to publish: the run's last model, or with ``select_best`` the best probe's,
+        marked complete (its metadata says which step it is and that the run trained to the end)."""
+        if not select_best or "best" not in state:
+            return out_dir
+        if is_main:
+            best = checkpoint.read_metadata(out_dir / BEST_DIR)
+            checkpoint.write_json(out_dir / BEST_DIR / checkpoint.METADATA_FILE,
+                                  {**best, "complete": True, "trained_steps": state["step"]})
+        return out_dir / BEST_DIR
 
     signal.signal(signal.SIGTERM, raise_keyboard_interrupt)
     progress = tqdm(total=total_steps, initial=state["step"], disable=not is_main, dynamic_ncols=True,
@@ -284,6 +322,8 @@ def train(spec, model_kind: str, args, rank: int, world_size: int, device: torch
                 inputs, attributes = train_set[order[step_in_epoch, rank]]
                 if data_digest is not None:
                     data_digest.update(order[step_in_epoch, rank].numpy().tobytes())
+                for group in optimizer.param_groups:
+                    group["lr"] = learning_rate(state["step"], total_steps, lr, lr_schedule)
                 with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
                     terms = arvae_objective(ddp_model, inputs.to(device), attributes.to(device),
                                             spec.regularized_dims, beta, gamma, spec.delta,
@@ -312,7 +352,7 @@ def train(spec, model_kind: str, args, rank: int, world_size: int, device: torch
     progress.close()
     if digest_dir:
         write_rank_digest(digest_dir, spec, model_kind, rank, world_size, state["step"], model, data_digest)
-    return out_dir
+    return finish()
 
 
 # ----------------------------------------------------------------------------- publishing

@@ -75,6 +75,10 @@ class DatasetSpec:
     # steps, then ramped linearly to 1 (a warm-up, not in the paper; (0, 0) is the paper's objective)
     warmup: tuple[int, int] = (0, 0)
     free_bits: float = 0.0  # nats per latent dim the KLD does not penalize (not in the paper: 0)
+    lr_schedule: str = "constant"  # or "cosine": decay to 0 over the run (not in the paper: constant)
+    # publish the model of the validation probe with the lowest validation objective, not the last
+    # step's (not in the paper); train.py applies it to AR-VAE and the beta-VAE baseline alike
+    select_best: bool = False
     batch_size: int = 128
     epochs: int = 100
     # the paper's medians over 10 seeds, read off its Figs. 3, 5 and 7: metric -> (AR-VAE, beta-VAE)

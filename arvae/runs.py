@@ -27,6 +27,10 @@ def recipe(metadata: dict, config: dict | None = None) -> str:
         extras.append("no reconstruction for {:,} steps, ramp over {:,}".format(*hp["warmup"]))
     if hp.get("free_bits"):
         extras.append(f"free bits {hp['free_bits']:g}")
+    if hp.get("lr_schedule", "constant") != "constant":
+        extras.append(f"{hp['lr_schedule']} lr")
+    if metadata.get("selected"):
+        extras.append(f"best validation probe (step {metadata['selected']['step']:,})")
     extras += [name.replace("_", " ") for name, value in (config or {}).items() if value is True]
     return ", ".join([f"{metadata.get('model')} lr {hp.get('lr'):g}, β {hp.get('beta'):g}, γ {gamma}", *extras,
                       metadata.get("precision", "fp32"), f"{metadata['data']['train_items']:,} items"])

@@ -206,3 +206,40 @@ def test_reconstruction_warmup_is_off_then_ramps_linearly_to_full_weight():
     assert train.parse_warmup("1500,3000") == (1500, 3000)
     with pytest.raises(ValueError):
         train.parse_warmup("-1,3")
+
+
+def test_learning_rate_is_constant_or_a_cosine_decay_to_zero():
+    import train
+
+    assert [train.learning_rate(step, 10, 1e-3, "constant") for step in (0, 5, 10)] == [1e-3] * 3
+    cosine = [train.learning_rate(step, 10, 1e-3, "cosine") for step in range(11)]
+    assert cosine[0] == 1e-3 and cosine[5] == pytest.approx(5e-4) and cosine[10] == pytest.approx(0.0)
+    assert all(a > b for a, b in zip(cosine, cosine[1:]))
+    with pytest.raises(ValueError):
+        train.learning_rate(0, 10, 1e-3, "linear")
+
+
+def test_select_best_publishes_the_probe_with_the_lowest_validation_objective(env, tmp_path):
+    result = run_train(["--dataset", "sprites", "--model", "arvae", "--device", "cpu", "--max-items", "512",
+                        "--batch-size", "16", "--max-steps", "6", "--eval-every", "1", "--lr", "0.05",
+                        "--lr-schedule", "cosine", "--select-best", "--output-dir", str(tmp_path)], env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_dir = tmp_path / ".runs" / "sprites" / "arvae"
+    state = checkpoint.read_training_state(run_dir)
+    totals = {entry["step"]: entry["val"]["total"] for entry in state["history"]}
+    best_step = min(totals, key=totals.get)
+    assert state["best"] == {"step": best_step, "val_total": totals[best_step]}
+    assert state["optimizer_param_groups"][0]["lr"] == pytest.approx(0.05 * 0.5 * (1 + math.cos(math.pi * 5 / 6)))
+
+    published = tmp_path / "sprites" / "arvae"
+    metadata = checkpoint.read_metadata(published)
+    assert metadata["complete"] and metadata["steps"] == best_step and metadata["trained_steps"] == 6
+    assert metadata["selected"] == {"by": "lowest validation objective", **state["best"]}
+    assert metadata["hyperparameters"]["lr_schedule"] == "cosine"
+    assert (published / "model.safetensors").read_bytes() == (run_dir / "best" / "model.safetensors").read_bytes()
+    if best_step != 6:  # the last step's model stays in the run folder
+        assert (run_dir / "model.safetensors").read_bytes() != (published / "model.safetensors").read_bytes()
+
+    from arvae import runs
+    recipe = runs.recipe(metadata)
+    assert "cosine lr" in recipe and f"best validation probe (step {best_step:,})" in recipe
