@@ -30,7 +30,9 @@ Figures (targets for a 2-core CPU machine, from the issue):
 * ``music_attributes_per_s`` (>= 1,000,000, on 100k measures);
 * ``train_samples_per_s`` per dataset model (CPU float32 on all cores; with CUDA also float32 and
   bfloat16 autocast on the GPU), optimizer steps on synthetic batches of the right shapes;
-* ``app_cold_start_s`` (<= 3: ``python app.py`` to the first HTTP 200 of ``/``) and
+* ``app_cold_start_s`` (<= 3: ``python app.py`` to the first HTTP 200 of ``/``), beside it
+  ``gradio_import_s`` (no target: ``import gradio`` alone in a fresh interpreter, the floor under
+  the cold start) and
   ``app_peak_rss_mb`` (<= 2,048 MiB: peak resident memory of the app's processes after loading
   both models of all four tabs through the API and computing an MNIST surface and a folk traversal).
 """
@@ -534,6 +536,15 @@ def _peak_rss_kb(pid: int) -> int:
     return total
 
 
+def _import_seconds(module: str) -> float:
+    """Wall seconds of ``python -c "import <module>"`` in a fresh interpreter (after the app has
+    stopped; its files are in the page cache as they were for the app)."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", f"import {module}"], check=True,
+                   env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"})
+    return time.perf_counter() - start
+
+
 def bench_app_process(results: Results, root: Path, timeout: float = 180.0):
     """``python app.py`` in a subprocess: seconds to the first HTTP 200 of ``/``; then every tab's
     models loaded through the API, an MNIST surface and a folk traversal, and the peak RSS."""
@@ -593,6 +604,8 @@ def bench_app_process(results: Results, root: Path, timeout: float = 180.0):
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=5)
+    results.add("gradio_import_s", _import_seconds("gradio"), "s",
+                detail="python -c 'import gradio': the part of the cold start that is Gradio's own import")
 
 
 # ------------------------------------------------------------------------------------ main
