@@ -343,6 +343,8 @@ def train(spec, model_kind: str, args, rank: int, world_size: int, device: torch
                 if state["step"] % args.checkpoint_every == 0:
                     save()
             save(complete=state["step"] >= total_steps, val_terms=validate(epoch))
+        if is_main and not checkpoint.read_metadata(out_dir).get("complete"):  # resumed at its last step
+            save(complete=True, val_terms=validate(state["step"] // steps_per_epoch))
     except KeyboardInterrupt:
         progress.close()
         save(val_terms=state["history"][-1]["val"] if state["history"] else None)

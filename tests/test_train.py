@@ -116,6 +116,14 @@ def test_ctrl_c_saves_before_exiting(env, tmp_path):
     assert f"saved step {metadata['steps']}" in stdout
     assert not (tmp_path / "sprites").exists()  # an interrupted run publishes nothing
 
+    # resumed with its own step as the end, the run finishes there and publishes
+    finished = run_train(["--dataset", "sprites", "--model", "arvae", "--device", "cpu", "--max-items", "2048",
+                          "--batch-size", "16", "--max-steps", str(metadata["steps"]), "--resume",
+                          "--output-dir", str(tmp_path)], env)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    published = checkpoint.read_metadata(tmp_path / "sprites" / "arvae")
+    assert published["complete"] and published["steps"] == metadata["steps"]
+
 
 def test_bf16_run_trains_and_its_checkpoint_loads_in_fp32(env, tmp_path):
     result = run_train(["--dataset", "sprites", "--model", "arvae", "--device", "cpu", "--max-items", "256",
