@@ -239,6 +239,11 @@ def train(spec, model_kind: str, args, rank: int, world_size: int, device: torch
         else:
             state = restored
             print(f"[{spec.key}/{model_kind}] resuming at step {state['step']}")
+    # each invocation is a segment of the run: a resumed run may change lr, precision or hardware
+    state.setdefault("segments", []).append({"from_step": state["step"], "lr": lr, "lr_schedule": lr_schedule,
+                                             "precision": args.precision,
+                                             "hardware": hardware_description(device, world_size),
+                                             "command": "python train.py " + " ".join(sys.argv[1:])})
     ddp_model = torch.nn.parallel.DistributedDataParallel(model) if world_size > 1 else model
     ddp_model.train()
 
@@ -265,7 +270,7 @@ def train(spec, model_kind: str, args, rank: int, world_size: int, device: torch
             "final_val_losses": val_terms, "complete": complete,
             "final_val_spearman": state["history"][-1]["spearman"] if state["history"] else None,
             "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "command": "python train.py " + " ".join(sys.argv[1:]),
+            "command": "python train.py " + " ".join(sys.argv[1:]), "segments": state["segments"],
             "selected": {"by": "lowest validation objective", **state["best"]} if select_best and "best" in state
             else None,
         }

@@ -92,7 +92,9 @@ def test_resume_trains_with_the_learning_rate_it_is_given(env, tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     state = checkpoint.read_training_state(tmp_path / ".runs" / "sprites" / "arvae")
     assert [group["lr"] for group in state["optimizer_param_groups"]] == [1e-4]  # not the saved 1e-3
-    assert checkpoint.read_metadata(tmp_path / "sprites" / "arvae")["hyperparameters"]["lr"] == 1e-4
+    metadata = checkpoint.read_metadata(tmp_path / "sprites" / "arvae")
+    assert metadata["hyperparameters"]["lr"] == 1e-4
+    assert [(s["from_step"], s["lr"]) for s in metadata["segments"]] == [(0, 1e-3), (2, 1e-4)]  # both recorded
 
 
 def test_ctrl_c_saves_before_exiting(env, tmp_path):
