@@ -23,6 +23,8 @@ def test_shipped_model_loads_and_has_honest_metadata(key, kind):
     gamma = spec.gamma_for(kind)  # one weight, or one per attribute (a JSON list)
     assert metadata["hyperparameters"]["gamma"] == (list(gamma) if isinstance(gamma, tuple) else gamma)
     assert metadata["hyperparameters"]["beta"] == spec.beta
+    assert metadata["hyperparameters"].get("lr_schedule", "constant") == spec.lr_schedule  # the registry's recipe
+    assert bool(metadata.get("selected")) == spec.select_best
     assert metadata["weights_dtype"] == "float16"
     with torch.no_grad():
         assert torch.isfinite(model.generate(torch.zeros(2, model.latent_dim)).float()).all()
