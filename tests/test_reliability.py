@@ -587,7 +587,8 @@ def test_training_killed_while_saving_leaves_only_complete_files_and_resumes(tmp
     out, runs = tmp_path / "out", tmp_path / "runs"
     model_dir = runs / "sprites" / "arvae"  # the run folder, where periodic checkpoints are written
     common = [sys.executable, str(ROOT / "train.py"), "--dataset", "sprites", "--model", "arvae", "--device", "cpu",
-              "--max-items", "256", "--batch-size", "16", "--output-dir", str(out), "--run-dir", str(runs)]
+              "--max-items", "256", "--batch-size", "16", "--output-dir", str(out), "--run-dir", str(runs),
+              "--lr-schedule", "constant", "--no-select-best"]  # the last step is what is published
     # a checkpoint after every step, so that SIGKILL lands in the middle of writing one
     process = subprocess.Popen([*common, "--max-steps", "100000", "--checkpoint-every", "1"], cwd=ROOT, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)

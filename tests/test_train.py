@@ -71,7 +71,7 @@ def test_train_few_steps_then_resume(key, env, mnist_dir, tmp_path):
 
 def test_resume_reproduces_an_uninterrupted_run(env, tmp_path):
     common = ["--dataset", "sprites", "--model", "beta-vae", "--device", "cpu", "--batch-size", "16",
-              "--max-items", "256"]
+              "--max-items", "256", "--lr-schedule", "constant", "--no-select-best"]  # a cosine spans each call's steps
     straight = run_train([*common, "--max-steps", "6", "--output-dir", str(tmp_path / "a")], env)
     assert straight.returncode == 0, straight.stderr[-3000:]
     run_train([*common, "--max-steps", "2", "--output-dir", str(tmp_path / "b")], env)
@@ -86,7 +86,7 @@ def test_resume_reproduces_an_uninterrupted_run(env, tmp_path):
 
 def test_resume_trains_with_the_learning_rate_it_is_given(env, tmp_path):
     common = ["--dataset", "sprites", "--model", "arvae", "--device", "cpu", "--batch-size", "16",
-              "--max-items", "256", "--output-dir", str(tmp_path)]
+              "--max-items", "256", "--output-dir", str(tmp_path), "--lr-schedule", "constant"]
     assert run_train([*common, "--max-steps", "2", "--lr", "1e-3"], env).returncode == 0
     resumed = run_train([*common, "--max-steps", "4", "--lr", "1e-4", "--resume", "--overwrite"], env)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
