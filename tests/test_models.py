@@ -4,7 +4,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from arvae.models import MeasureVAE, MnistVAE, SpritesVAE
+from arvae.models import FoldConvTranspose2d, MeasureVAE, MnistVAE, SpritesVAE
 
 CASES = [
     (SpritesVAE, lambda n: (torch.rand(n, 1, 64, 64) * 255).to(torch.uint8), (1, 64, 64), 10),
@@ -27,6 +27,31 @@ def test_forward_backward_shapes(model_class, make_inputs, data_shape, latent_di
     model.eval()
     generated = model.generate(torch.randn(3, latent_dim))
     assert generated.shape == (3, *data_shape)
+
+
+@pytest.mark.parametrize("cin, cout, kernel, stride, padding, size", [
+    (64, 1, 4, 1, 0, 25),   # MNIST's last layer
+    (32, 1, 4, 2, 1, 32),   # the sprites decoder's last layer
+    (8, 3, 3, 2, 0, 5),     # several output channels, odd kernel
+])
+def test_fold_transposed_convolution_equals_torch_and_trains_alike(cin, cout, kernel, stride, padding, size):
+    torch.manual_seed(0)
+    layer = FoldConvTranspose2d(cin, cout, kernel, stride, padding)
+    x = torch.randn(5, cin, size, size, requires_grad=True)
+    expected = torch.nn.functional.conv_transpose2d(x, layer.weight, layer.bias, stride, padding)
+    out = layer(x)
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(layer(x.detach().contiguous(memory_format=torch.channels_last)), expected.detach(),
+                               atol=1e-5, rtol=1e-5)
+    grads = torch.autograd.grad(out.square().sum(), (x, layer.weight, layer.bias))
+    expected_grads = torch.autograd.grad(expected.square().sum(), (x, layer.weight, layer.bias))
+    for got, want in zip(grads, expected_grads):
+        torch.testing.assert_close(got, want, atol=1e-3, rtol=1e-3)  # sums over ~3k products
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):   # how the app decodes
+        torch.testing.assert_close(layer(x).float(), expected.detach(), atol=0.05, rtol=0.02)
+    with pytest.raises(ValueError, match="groups=1"):
+        FoldConvTranspose2d(cin, cout, kernel, groups=cout) if cin % cout == 0 and cout > 1 else \
+            FoldConvTranspose2d(cin, cout, kernel, dilation=2)
 
 
 def test_eval_mode_is_deterministic_and_uses_the_mean():
