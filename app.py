@@ -29,7 +29,7 @@ import time
 import gradio as gr
 import torch
 
-from arvae import registry, workers
+from arvae import workers
 from arvae.evaluate import metrics_markdown
 from arvae import PAPER_URL
 from arvae.explorer import explorers
@@ -198,10 +198,6 @@ def main() -> None:
         pool = workers.WorkerPool(workers.pool_size(), torch_threads=torch.get_num_threads()).start()
         atexit.register(pool.close)
         workers.install(pool)
-    # what the datasets' measures load on first use (MNIST: the compiled medial axis), loaded now
-    for spec in registry.DATASETS.values():
-        if spec.warm_up is not None:
-            threading.Thread(target=spec.warm_up, name=f"warm-up-{spec.key}", daemon=True).start()
     demo.block_thread()
 
 

@@ -29,9 +29,8 @@ Two implementations of the same definitions:
   (the spline zoom and the Gaussian of ``pyramid_expand`` are linear maps, the clip between them
   is per image), moments and the bounding parallelogram are computed for the whole batch at
   once, and the medial axis runs per digit on the digit's bounding box (plus a one-pixel
-  margin, which changes no distance) with the reference's tie-breaking, compiled
-  (:mod:`arvae.skeleton`: one numba call per digit that releases the GIL), optionally in
-  threads. It computes in float32 where the reference uses
+  margin, which changes no distance) with the reference's tie-breaking, optionally in threads
+  (the distance transform releases the GIL). It computes in float32 where the reference uses
   float64, so a handful of pixels right at the threshold may fall the other way; otherwise the
   results are the reference's (``tests/test_morphometrics_fast.py`` checks the agreement on
   real digits). ``python benchmarks/bench.py`` measures both.
@@ -262,6 +261,7 @@ def _torch_threads_loaded() -> bool:
 #
 # measure_fast(): the same definitions for a batch, fast. See the module docstring.
 
+_SQRT2 = float(np.sqrt(2.0))
 _ZOOM_MODE = "mirror"  # skimage's mode="reflect" for resize is scipy.ndimage's "mirror"
 _GAUSS_MODE = "reflect"  # ... and skimage.filters.gaussian passes "reflect" to ndimage unchanged
 
@@ -329,27 +329,48 @@ def _tiebreaker(n: int) -> np.ndarray:
     return generator.permutation(n)
 
 
-@functools.lru_cache(maxsize=1)
-def _compiled_medial_axis():
-    """``(arvae.skeleton.length_and_thickness, keep_table, corner_table)``; numba loads on first use."""
-    from arvae import skeleton
-
-    keep, corner = _medial_axis_tables()
-    return skeleton.length_and_thickness, keep, np.ascontiguousarray(corner, dtype=np.int64)
-
-
-def warm_up() -> None:
-    """Load the compiled medial axis (numba compiles it the first time on a machine, ~5 s, and
-    caches it; later processes load it in ~0.5 s), so that no visitor's first digit waits for it."""
-    _skeleton_length_thickness(np.eye(3, dtype=bool))
+def _medial_axis_order(d2: np.ndarray, corner: np.ndarray) -> np.ndarray:
+    """``np.lexsort((tiebreaker, corner, distance))`` of the reference, for whole-number squared
+    distances: sort by the tiebreaker (a permutation, so by scattering), then a stable radix sort
+    on one 16-bit key."""
+    n = len(d2)
+    tiebreak = _tiebreaker(n)
+    by_tiebreak = np.empty(n, dtype=np.intp)
+    by_tiebreak[tiebreak] = np.arange(n)
+    primary = d2 * 16 + corner
+    if n and primary.max() < 2**16:
+        return by_tiebreak[np.argsort(primary[by_tiebreak].astype(np.uint16), kind="stable")].astype(np.int32)
+    return np.lexsort((tiebreak, primary)).astype(np.int32)  # pragma: no cover (strokes > 60 px thick)
 
 
 def _skeleton_length_thickness(crop: np.ndarray) -> tuple[float, float]:
     """Length and thickness (in high-resolution pixels) of the reference's :func:`medial_axis` of a
-    binary crop, in one compiled call that releases the GIL (:mod:`arvae.skeleton`)."""
-    length_and_thickness, keep, corner = _compiled_medial_axis()
-    return length_and_thickness(np.ascontiguousarray(crop, dtype=np.uint8), _tiebreaker(int(np.count_nonzero(crop))),
-                                keep, corner)
+    binary crop: squared distances from the feature transform at foreground pixels only."""
+    from scipy import ndimage
+
+    kernels = _skeleton_kernels()
+    if kernels is None:  # pragma: no cover
+        skel, distance = medial_axis(crop)
+        if not skel.any():
+            return np.nan, np.nan
+        on_skeleton = distance[skel]
+    else:
+        _skeletonize_loop, _table_lookup, _KEEP_TABLE, _CORNER_TABLE = kernels
+        features = ndimage.distance_transform_edt(crop, return_distances=False, return_indices=True)
+        ii, jj = np.nonzero(crop)
+        d2 = (features[0][ii, jj] - ii) ** 2 + (features[1][ii, jj] - jj) ** 2
+        corner = _table_lookup(crop, _CORNER_TABLE)[ii, jj]
+        result = np.ascontiguousarray(crop, dtype=np.uint8)
+        ii, jj = np.ascontiguousarray(ii, dtype=np.intp), np.ascontiguousarray(jj, dtype=np.intp)
+        _skeletonize_loop(result, ii, jj, _medial_axis_order(d2, corner), _KEEP_TABLE)
+        on_skeleton = result[ii, jj].view(bool)
+        if not on_skeleton.any():
+            return np.nan, np.nan
+        on_skeleton = np.sqrt(d2[on_skeleton])
+        skel = result.view(bool)
+    straight = np.count_nonzero(skel[:, :-1] & skel[:, 1:]) + np.count_nonzero(skel[:-1] & skel[1:])
+    diagonal = np.count_nonzero(skel[:-1, :-1] & skel[1:, 1:]) + np.count_nonzero(skel[:-1, 1:] & skel[1:, :-1])
+    return straight + _SQRT2 * diagonal, 2.0 * float(on_skeleton.mean())
 
 
 def _measure_fast_chunk(batch: np.ndarray, is_int: bool, threshold: float, scale: int, bound_frac: float,
@@ -434,16 +455,13 @@ def _length_thickness(out, binary, valid, scale, pool):
             out[i, 2] = thickness / scale
 
     todo = np.flatnonzero(valid).tolist()
-    if pool is None or len(todo) < _POOL_MIN_DIGITS:
+    if pool is None or len(todo) < 2:
         skeletons(todo)
     else:  # one block of digits per thread (not a task per digit)
         executor, workers = pool
         list(executor.map(skeletons, [todo[k::workers] for k in range(workers)]))
 
 
-# fewer digits are measured in the calling thread: at ~0.1 ms a digit, handing them to the pool costs
-# more than it saves (an attribute surface measures chunks of 32 in threads of its own)
-_POOL_MIN_DIGITS = 64
 _POOL_LOCK = threading.Lock()
 _POOLS: dict = {}
 

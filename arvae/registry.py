@@ -18,7 +18,6 @@ from arvae.classifier import content_preservation as digit_content_preservation
 from arvae.data import bach, folk, mnist, sprites
 from arvae.data.base import AttributeDataset
 from arvae.morphometrics import measure_decoded as measure_morphometrics
-from arvae.morphometrics import warm_up as morphometrics_warm_up
 from arvae.music import file_import
 from arvae.music.attributes import measure as measure_music_attributes
 from arvae.music.tokens import MEASURE_TICKS
@@ -68,7 +67,6 @@ class DatasetSpec:
     # measures attributes of decoded outputs: images (N, H, W) in [0, 1] or tokens (N, 24) -> (N, L);
     # for MNIST the batched morphometrics.measure_fast (the training data keeps the reference measure)
     measure: Callable[[np.ndarray], np.ndarray] = None
-    warm_up: Callable[[], None] | None = None  # loads what measure loads on first use; the app calls it at start
     beta: float = 4.0
     gamma: float = 10.0  # AR-VAE only; the beta-VAE baseline uses gamma = 0
     delta: float = 1.0
@@ -160,7 +158,6 @@ DATASETS: dict[str, DatasetSpec] = {
             model_class=models.MnistVAE,
             model_kwargs={"latent_dim": 16},
             measure=measure_morphometrics,
-            warm_up=morphometrics_warm_up,
             input=ImageInput(size=28, fit=image_input.fit_centred),
             content_classifier=digit_content_preservation,
             paper_figures={"traversal": "10", "surface": "12"},

@@ -122,35 +122,3 @@ def test_registry_measures_decoded_mnist_with_the_fast_path(real_digits):
     spec = registry.get("mnist")
     images = real_digits[:10].astype(np.float32) / 255.0
     np.testing.assert_array_equal(spec.measure(images), M.measure_fast(images))
-
-
-def test_compiled_medial_axis_equals_scikit_image():
-    """arvae.skeleton's medial axis (one compiled call per digit) against the reference's
-    scikit-image one: the same skeleton and distances on random blobs of every size, with and
-    without a background margin, and NaN for an image without background."""
-    from scipy import ndimage
-
-    from arvae import skeleton
-
-    keep, corner = M._medial_axis_tables()
-    corner = np.ascontiguousarray(corner, dtype=np.int64)
-    rng = np.random.default_rng(1)
-    for trial in range(150):
-        h, w = rng.integers(3, 90, 2)
-        smooth = ndimage.gaussian_filter(rng.random((h, w)), rng.uniform(0.5, 4))
-        binary = smooth > np.quantile(smooth, rng.uniform(0.2, 0.8))
-        if trial % 3 == 0:
-            binary[0], binary[-1] = False, False
-        expected_skeleton, expected_distance = M.medial_axis(binary)
-        tiebreak = np.random.default_rng(0).permutation(int(binary.sum()))
-        got_skeleton, squared = skeleton.medial_axis(binary.astype(np.uint8), tiebreak, keep, corner)
-        np.testing.assert_array_equal(got_skeleton.astype(bool), expected_skeleton)
-        np.testing.assert_allclose(np.sqrt(squared[binary]), expected_distance[binary])
-        length, thickness = skeleton.length_and_thickness(binary.astype(np.uint8), tiebreak, keep, corner)
-        if expected_skeleton.any():
-            assert thickness == pytest.approx(2 * expected_distance[expected_skeleton].mean())
-            assert length > 0 or expected_skeleton.sum() == 1
-        else:
-            assert np.isnan(length) and np.isnan(thickness)
-    full = np.ones((4, 5), np.uint8)
-    assert np.isnan(skeleton.length_and_thickness(full, np.arange(20), keep, corner)).all()
