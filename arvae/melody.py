@@ -15,9 +15,9 @@ import numpy as np
 import torch
 
 from arvae import traversal
-from arvae.music import tokens
 from arvae.control import finite_number
 from arvae.explorer import SPAN, check_kind, parse_measures, pretty
+from arvae.music import tokens
 
 MAX_MEASURES = 32
 

@@ -87,6 +87,8 @@ class FoldConvTranspose2d(nn.ConvTranspose2d):
             raise ValueError("FoldConvTranspose2d supports groups=1, dilation=1, output_padding=0, zero padding")
 
     def forward(self, x, output_size=None):
+        if output_size is not None:
+            raise ValueError("FoldConvTranspose2d has no output_size: its output size follows from the input's")
         n, _, height, width = x.shape
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
         columns = x.permute(0, 2, 3, 1).reshape(n, height * width, -1) @ self.weight.reshape(self.in_channels, -1)
