@@ -17,7 +17,6 @@ import torch
 from arvae import traversal
 from arvae.control import finite_number
 from arvae.explorer import SPAN, check_kind, parse_measures, pretty
-from arvae.music import tokens
 
 MAX_MEASURES = 32
 
@@ -86,8 +85,7 @@ def edit_melody(explorer, kind: str, measures, curves) -> MelodyEdit:
     edited_codes = codes.copy()
     for name, curve in curves.items():
         edited_codes[:, dims[names.index(name)]] = curve
-    # canonical tokens (a rest after a rest is a continuation), as MIDI and MusicXML can hold them
-    edited = tokens.canonicalize(explorer.decode(kind, edited_codes))
+    edited = explorer.decode(kind, edited_codes)  # canonical tokens (MeasureVAE.generate)
     return MelodyEdit(original, edited, codes, edited_codes, explorer.measure(original), explorer.measure(edited),
                       curves, list(dims))
 

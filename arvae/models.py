@@ -14,6 +14,7 @@ from safetensors.torch import load_model
 from torch import nn
 
 from arvae import LICENSE, PAPER_URL, PROJECT_URL
+from arvae.music.tokens import canonicalize
 
 HUB_TAGS = ["ar-vae", "vae", "disentanglement", "arxiv:2004.05485"]
 
@@ -241,6 +242,15 @@ class MeasureVAE(VAE):
 
     def _initial_hidden(self, layer, z):
         return layer(z).view(len(z), self.num_layers, self.hidden).transpose(0, 1).contiguous()
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor) -> torch.Tensor:
+        """Greedy tokens ``(B, 24)`` in canonical form (:func:`arvae.music.tokens.canonicalize`: a
+        rest after a rest is a continuation), as the importers write measures and as MIDI and
+        MusicXML hold them, so every decoded measure round-trips through its files. The four
+        attributes count note onsets only, so they are the same for the raw greedy tokens."""
+        greedy = super().generate(z)
+        return torch.from_numpy(canonicalize(greedy.cpu().numpy())).to(greedy.device)
 
     def decode_logits(self, z, x=None):
         """Logits ``(B, 24, vocab)``: teacher-forced on tokens ``x`` when given, else greedy."""

@@ -1,10 +1,12 @@
 import json
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import save_file
 
 from arvae.models import FoldConvTranspose2d, MeasureVAE, MnistVAE, SpritesVAE
+from arvae.music.tokens import CONTINUATION, REST, canonicalize
 
 CASES = [
     (SpritesVAE, lambda n: (torch.rand(n, 1, 64, 64) * 255).to(torch.uint8), (1, 64, 64), 10),
@@ -77,14 +79,27 @@ def test_batch_norm_sprites_model_saves_its_statistics_and_codes_each_image_alon
     torch.testing.assert_close(mu_alone, mu_batch[:1], rtol=1e-4, atol=1e-5)
 
 
-def test_measure_vae_generation_is_greedy_autoregressive():
+def test_measure_vae_generation_is_greedy_autoregressive_in_canonical_form():
     torch.manual_seed(0)
     model = MeasureVAE().eval()
     z = torch.randn(4, 32)
+    with torch.no_grad():
+        greedy = model.decode_logits(z).argmax(-1)
+        # teacher forcing on the greedy tokens reproduces the same argmax at every tick
+        assert torch.equal(model.decode_logits(z, greedy).argmax(-1), greedy)
     tokens = model.generate(z)
     assert tokens.dtype == torch.long and tokens.min() >= 0 and tokens.max() < 32
-    # teacher forcing on the greedy tokens reproduces the same argmax at every tick
-    assert torch.equal(model.decode_logits(z, tokens).argmax(-1), tokens)
+    assert np.array_equal(tokens.numpy(), canonicalize(greedy.numpy()))
+
+
+def test_a_decoded_rest_after_a_rest_is_a_continuation():
+    model = MeasureVAE().eval()
+    with torch.no_grad():  # a decoder that answers "rest" at every tick
+        model.output.bias.fill_(-1e4)
+        model.output.bias[REST] = 1e4
+        assert (model.decode_logits(torch.randn(3, 32)).argmax(-1) == REST).all()
+    tokens = model.generate(torch.randn(3, 32))
+    assert (tokens[:, 0] == REST).all() and (tokens[:, 1:] == CONTINUATION).all()
 
 
 @pytest.mark.parametrize("model_class", [SpritesVAE, MnistVAE, MeasureVAE])

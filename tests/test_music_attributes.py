@@ -56,6 +56,16 @@ def test_canonicalize():
     assert np.array_equal(T.canonicalize(expected), expected)
 
 
+def test_the_attributes_of_a_measure_and_of_its_canonical_form_are_equal():
+    """Decoded measures are canonicalized (``MeasureVAE.generate``): that must not move any attribute."""
+    rng = np.random.default_rng(0)
+    # rests and continuations dense enough that most measures have a rest after a rest
+    raw = np.where(rng.random((2000, 24)) < 0.6, rng.integers(0, 2, (2000, 24)), rng.integers(0, T.VOCAB_SIZE, (2000, 24)))
+    canonical = T.canonicalize(raw)
+    assert (canonical != raw).any(axis=1).mean() > 0.5
+    assert np.array_equal(A.measure(canonical), A.measure(raw))
+
+
 def test_four_quarter_notes():
     m = measure_of({0: C4, 6: D4, 12: E4, 18: F4})
     rc, pitch_range, density, contour = A.measure(m)[0]
