@@ -47,8 +47,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, help="default: the registry's batch size")
     parser.add_argument("--lr", type=float, help="default: the registry's learning rate (1e-4)")
     parser.add_argument("--beta", type=float, help="KL weight; default: the registry's")
-    parser.add_argument("--gamma", type=parse_gamma, help="AR-VAE's regularization weight, one value or one per "
-                                                          "attribute (comma-separated); default: the registry's")
+    parser.add_argument("--gamma", type=parse_per_attribute, help="AR-VAE's regularization weight, one value or one "
+                                                                  "per attribute (comma-separated); default: the registry's")
+    parser.add_argument("--delta", type=parse_per_attribute, help="AR-VAE's tanh scale δ, one value or one per "
+                                                                  "attribute (comma-separated); default: the registry's")
     parser.add_argument("--warmup", type=parse_warmup, metavar="ALONE,RAMP",
                         help="steps without the reconstruction term, then steps of a linear ramp of it to full "
                              "weight; default: the registry's")
@@ -77,7 +79,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def parse_gamma(text: str) -> float | tuple[float, ...]:
+def parse_per_attribute(text: str) -> float | tuple[float, ...]:
     values = tuple(float(v) for v in text.split(","))
     return values[0] if len(values) == 1 else values
 
@@ -171,7 +173,7 @@ def raise_keyboard_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def evaluate(model, loader, spec, beta, gamma, device) -> tuple[dict[str, float], dict[str, float]]:
+def evaluate(model, loader, spec, beta, gamma, delta, device) -> tuple[dict[str, float], dict[str, float]]:
     """Mean loss terms over a data loader, in eval mode (z = posterior mean), and the Spearman
     correlation of each regularized dim's mean with its attribute on the same data: the probe that
     shows, while training, which attributes the latent space has learnt."""
@@ -181,7 +183,7 @@ def evaluate(model, loader, spec, beta, gamma, device) -> tuple[dict[str, float]
         for inputs, attributes in loader:
             inputs, attributes = inputs.to(device), attributes.to(device)
             terms = arvae_objective(model, inputs, attributes, spec.regularized_dims,
-                                    beta, gamma, spec.delta).as_floats()
+                                    beta, gamma, delta).as_floats()
             for key, value in terms.items():
                 sums[key] = sums.get(key, 0.0) + value * len(inputs)
             count += len(inputs)
@@ -202,14 +204,16 @@ def train(spec, model_kind: str, args, rank: int, world_size: int, device: torch
     out_dir = Path(args.run_dir or Path(args.output_dir) / ".runs") / spec.key / model_kind
     is_main = rank == 0
     gamma = args.gamma if args.gamma is not None and model_kind == "arvae" else spec.gamma_for(model_kind)
+    delta = args.delta if args.delta is not None and model_kind == "arvae" else spec.delta
     beta = spec.beta if args.beta is None else args.beta
     warmup = spec.warmup if args.warmup is None else args.warmup
     free_bits = spec.free_bits if args.free_bits is None else args.free_bits
     lr_schedule = spec.lr_schedule if args.lr_schedule is None else args.lr_schedule
     select_best = spec.select_best if args.select_best is None else args.select_best
-    if isinstance(gamma, tuple) and len(gamma) != len(spec.attribute_names):
-        sys.exit(f"error: --gamma gives {len(gamma)} weights for {len(spec.attribute_names)} attributes "
-                 f"({', '.join(spec.attribute_names)})")
+    for flag, value in (("--gamma", gamma), ("--delta", delta)):
+        if isinstance(value, tuple) and len(value) != len(spec.attribute_names):
+            sys.exit(f"error: {flag} gives {len(value)} weights for {len(spec.attribute_names)} attributes "
+                     f"({', '.join(spec.attribute_names)})")
     batch_size = args.batch_size or spec.batch_size
     lr = args.lr or spec.lr
     epochs = args.epochs or spec.epochs
@@ -256,7 +260,7 @@ def train(spec, model_kind: str, args, rank: int, world_size: int, device: torch
         return {
             "dataset": spec.key, "model": model_kind, "model_class": spec.model_class.__name__,
             "attribute_names": list(spec.attribute_names), "regularized_dims": list(spec.regularized_dims),
-            "hyperparameters": {"beta": beta, "gamma": gamma, "delta": spec.delta, "lr": lr, "warmup": list(warmup),
+            "hyperparameters": {"beta": beta, "gamma": gamma, "delta": delta, "lr": lr, "warmup": list(warmup),
                                 "lr_schedule": lr_schedule, "free_bits": free_bits,
                                 "batch_size": batch_size, "world_size": world_size},
             "data": {"source": train_set.source, "train_items": len(train_set), "val_items": len(val_set),
@@ -279,7 +283,7 @@ def train(spec, model_kind: str, args, rank: int, world_size: int, device: torch
         """Validation losses and the Spearman probe, appended to the history and printed."""
         if state["history"] and state["history"][-1]["step"] == state["step"]:
             return state["history"][-1]["val"]
-        val_terms, spearman = evaluate(model, val_loader, spec, beta, gamma, device)
+        val_terms, spearman = evaluate(model, val_loader, spec, beta, gamma, delta, device)
         state["history"].append({"step": state["step"], "epoch": epoch, "train": dict(running), "val": val_terms,
                                  "spearman": spearman, "wall_time_s": round(wall_before + time.time() - started, 1)})
         if is_main:
@@ -331,7 +335,7 @@ def train(spec, model_kind: str, args, rank: int, world_size: int, device: torch
                     group["lr"] = learning_rate(state["step"], total_steps, lr, lr_schedule)
                 with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
                     terms = arvae_objective(ddp_model, inputs.to(device), attributes.to(device),
-                                            spec.regularized_dims, beta, gamma, spec.delta,
+                                            spec.regularized_dims, beta, gamma, delta,
                                             reconstruction_weight(state["step"], warmup), free_bits)
                 optimizer.zero_grad(set_to_none=True)
                 terms.total.backward()

@@ -6,15 +6,17 @@ from dataclasses import dataclass
 import torch
 
 
-def attribute_regularization(z: torch.Tensor, attributes: torch.Tensor, dims, delta: float) -> torch.Tensor:
+def attribute_regularization(z: torch.Tensor, attributes: torch.Tensor, dims, delta) -> torch.Tensor:
     """Per-attribute loss ``MAE(tanh(delta * D_r) - sgn(D_a))`` (Eq. 6-8), shape ``(L,)``.
 
     ``z``: latent codes ``(B, D)``; ``attributes``: ``(B, L)``; ``dims``: the latent dim
-    regularized for each attribute. All B x B pairs and all L attributes at once.
+    regularized for each attribute. All B x B pairs and all L attributes at once. ``delta`` is one
+    value, as in the paper, or one per attribute ``(L,)`` (a smaller one spreads that dim wider).
     """
     z_reg = z[:, list(dims)]                                  # (B, L)
     latent_diff = z_reg.unsqueeze(1) - z_reg.unsqueeze(0)     # D_r: (B, B, L)
     attribute_diff = attributes.unsqueeze(1) - attributes.unsqueeze(0)
+    delta = torch.as_tensor(delta, dtype=z.dtype, device=z.device)  # () or (L,), broadcast over pairs
     return (torch.tanh(delta * latent_diff) - torch.sign(attribute_diff)).abs().mean(dim=(0, 1))
 
 
@@ -40,11 +42,11 @@ class LossTerms:
                 ("total", "reconstruction", "kld", "regularization", "accuracy")}
 
 
-def arvae_objective(model, inputs, attributes, dims, beta: float, gamma, delta: float,
+def arvae_objective(model, inputs, attributes, dims, beta: float, gamma, delta,
                     reconstruction_weight: float = 1.0, free_bits: float = 0.0) -> LossTerms:
     """Eq. 9 on one mini-batch; ``gamma = 0`` gives the beta-VAE baseline (Eq. 5).
 
-    ``gamma`` is one weight for every attribute, as in the paper, or one per attribute ``(L,)``.
+    ``gamma`` and ``delta`` are one value for every attribute, as in the paper, or one per attribute ``(L,)``.
     ``reconstruction_weight`` scales the reconstruction term (a warm-up; 1 is the paper's objective);
     ``free_bits`` is passed to :func:`kl_divergence` (0 is the paper's); ``kld`` reports the plain KL.
 
@@ -57,7 +59,7 @@ def arvae_objective(model, inputs, attributes, dims, beta: float, gamma, delta: 
     reconstruction = core.reconstruction_loss(logits, x)
     kld = kl_divergence(mu, logvar)
     per_attribute = attribute_regularization(z, attributes.to(z.dtype), dims, delta)      # (L,)
-    weighted_regularization = (torch.as_tensor(gamma, dtype=z.dtype) * per_attribute).sum()
+    weighted_regularization = (torch.as_tensor(gamma, dtype=z.dtype, device=z.device) * per_attribute).sum()
     penalized_kld = kl_divergence(mu, logvar, free_bits) if free_bits else kld
     total = reconstruction_weight * reconstruction + beta * penalized_kld + weighted_regularization
     regularization = per_attribute.sum()

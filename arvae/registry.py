@@ -69,7 +69,7 @@ class DatasetSpec:
     measure: Callable[[np.ndarray], np.ndarray] = None
     beta: float = 4.0
     gamma: float = 10.0  # AR-VAE only; the beta-VAE baseline uses gamma = 0
-    delta: float = 1.0
+    delta: float | tuple[float, ...] = 1.0  # AR-VAE's tanh scale: one value, or one per attribute
     lr: float = 1e-4
     # (steps without reconstruction, ramp steps): the reconstruction term weighted 0 for the first
     # steps, then ramped linearly to 1 (a warm-up, not in the paper; (0, 0) is the paper's objective)

@@ -20,9 +20,9 @@ def recipe(metadata: dict, config: dict | None = None) -> str:
     """The hyperparameters a run was trained with, and the model options it switched on
     (``config.json``'s true flags, e.g. batch norm), in one cell."""
     hp = metadata.get("hyperparameters", {})
-    gamma = hp.get("gamma")
-    gamma = "/".join(f"{g:g}" for g in gamma) if isinstance(gamma, list) else f"{gamma:g}"
-    extras = []
+    gamma, delta = (("/".join(f"{v:g}" for v in value) if isinstance(value, list) else f"{value:g}")
+                    for value in (hp.get("gamma"), hp.get("delta", 1.0)))
+    extras = [f"δ {delta}"] if metadata.get("model") == "arvae" else []
     if any(hp.get("warmup", [0, 0])):
         extras.append("no reconstruction for {:,} steps, ramp over {:,}".format(*hp["warmup"]))
     if hp.get("free_bits"):

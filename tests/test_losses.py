@@ -27,6 +27,15 @@ def test_matches_pairwise_definition():
     assert torch.allclose(attribute_regularization(z, attributes, (4, 0, 2), 3.0), expected, atol=1e-6)
 
 
+def test_a_delta_per_attribute_scales_each_attributes_pairs_with_its_own():
+    torch.manual_seed(0)
+    z, attributes = torch.randn(12, 6), torch.randn(12, 3)
+    per_attribute = attribute_regularization(z, attributes, (4, 0, 2), (3.0, 0.5, 1.0))
+    expected = torch.stack([naive_regularization(z, attributes[:, [l]], (dim,), delta)[0]
+                            for l, (dim, delta) in enumerate(zip((4, 0, 2), (3.0, 0.5, 1.0)))])
+    assert torch.allclose(per_attribute, expected, atol=1e-6)
+
+
 def test_near_zero_when_latent_order_matches_attribute_order():
     attributes = torch.linspace(0, 1, 64).unsqueeze(1)
     z = torch.zeros(64, 4)

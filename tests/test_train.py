@@ -164,7 +164,7 @@ def test_shortened_run_keeps_the_published_model_unless_overwrite(env, tmp_path)
 def test_validation_probe_logs_each_attributes_spearman(env, tmp_path):
     result = run_train(["--dataset", "sprites", "--model", "arvae", "--device", "cpu", "--max-items", "512",
                         "--batch-size", "16", "--max-steps", "4", "--eval-every", "2",
-                        "--gamma", "20,10,20,10,10", "--warmup", "1,2", "--free-bits", "0.5",
+                        "--gamma", "20,10,20,10,10", "--delta", "1,1,0.5,1,1", "--warmup", "1,2", "--free-bits", "0.5",
                         "--output-dir", str(tmp_path)], env)
     assert result.returncode == 0, result.stderr[-3000:]
     state = checkpoint.read_training_state(tmp_path / ".runs" / "sprites" / "arvae")
@@ -175,6 +175,7 @@ def test_validation_probe_logs_each_attributes_spearman(env, tmp_path):
         assert all(-1 <= rho <= 1 for rho in entry["spearman"].values())
     metadata = checkpoint.read_metadata(tmp_path / "sprites" / "arvae")
     assert metadata["hyperparameters"]["gamma"] == [20, 10, 20, 10, 10]
+    assert metadata["hyperparameters"]["delta"] == [1, 1, 0.5, 1, 1]
     assert metadata["hyperparameters"]["warmup"] == [1, 2] and metadata["hyperparameters"]["free_bits"] == 0.5
     assert metadata["final_val_spearman"] == state["history"][-1]["spearman"]
 
@@ -182,14 +183,15 @@ def test_validation_probe_logs_each_attributes_spearman(env, tmp_path):
     rows = runs.summary_rows(tmp_path / ".runs" / "sprites" / "arvae")
     assert [row["step"] for row in rows] == [2, 4] and list(rows[0]["spearman"]) == list(spec.attribute_names)
     table = runs.markdown(rows)
-    assert "γ 20/10/20/10/10" in table and "free bits 0.5" in table and "| ρ shape | ρ scale |" in table
+    assert "γ 20/10/20/10/10" in table and "δ 1/1/0.5/1/1" in table and "free bits 0.5" in table and "| ρ shape | ρ scale |" in table
     assert "batch norm" in table  # the registry's sprites model option, read from the run's config.json
 
 
-def test_gamma_of_the_wrong_length_fails_clearly(env, tmp_path):
+@pytest.mark.parametrize("flag", ["--gamma", "--delta"])
+def test_per_attribute_weights_of_the_wrong_length_fail_clearly(env, tmp_path, flag):
     result = run_train(["--dataset", "sprites", "--model", "arvae", "--device", "cpu", "--max-items", "256",
-                        "--max-steps", "1", "--gamma", "1,2", "--output-dir", str(tmp_path)], env)
-    assert result.returncode == 1 and "--gamma gives 2 weights for 5 attributes" in result.stderr
+                        "--max-steps", "1", flag, "1,2", "--output-dir", str(tmp_path)], env)
+    assert result.returncode == 1 and f"{flag} gives 2 weights for 5 attributes" in result.stderr
 
 
 def test_push_to_hub_without_token_keeps_local_files(env, tmp_path):
