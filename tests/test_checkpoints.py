@@ -23,6 +23,8 @@ def test_shipped_model_loads_and_has_honest_metadata(key, kind):
     gamma = spec.gamma_for(kind)  # one weight, or one per attribute (a JSON list)
     assert metadata["hyperparameters"]["gamma"] == (list(gamma) if isinstance(gamma, tuple) else gamma)
     assert metadata["hyperparameters"]["beta"] == spec.beta
+    if kind == "arvae":  # δ shapes only the regularizer
+        assert metadata["hyperparameters"]["delta"] == (list(spec.delta) if isinstance(spec.delta, tuple) else spec.delta)
     assert metadata["hyperparameters"].get("lr_schedule", "constant") == spec.lr_schedule  # the registry's recipe
     assert bool(metadata.get("selected")) == spec.select_best
     assert metadata["weights_dtype"] == "float16"
