@@ -130,3 +130,12 @@ def damaged_app_server(app_checkpoints):
     server = AppServer(root, env, app_checkpoints["base"] / "damaged.log")
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium for the browser tests (tests/browser_helpers.py), launched once."""
+    from browser_helpers import launch_chromium
+
+    with launch_chromium() as browser:
+        yield browser

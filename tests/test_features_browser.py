@@ -8,10 +8,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 import numpy as np
 import pytest
 
-pytest.importorskip("playwright.sync_api")
-
-from test_app_browser import SCREENSHOTS, SIZES, TIMEOUT_MS, audio_stats, browser, error_toasts, \
-    plot_data, wait_idle  # noqa: E402,F401 (browser: its Chromium fixture; it skips without Chromium)
+from browser_helpers import SCREENSHOTS, SIZES, TIMEOUT_MS, audio_stats, error_toasts, plot_data, wait_idle
 
 
 @pytest.fixture(params=list(SIZES))
