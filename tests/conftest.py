@@ -132,9 +132,11 @@ def damaged_app_server(app_checkpoints):
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Headless Chromium for the browser tests (tests/browser_helpers.py), launched once."""
+    """Headless Chromium for the browser tests (tests/browser_helpers.py), one per test module: the
+    sync Playwright API keeps an asyncio loop running in the main thread while it is open, which
+    later tests that call ``asyncio.run`` (the MCP client) must not find."""
     from browser_helpers import launch_chromium
 
     with launch_chromium() as browser:
