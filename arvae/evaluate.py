@@ -130,7 +130,10 @@ def evaluate_model(spec, model_kind: str, data, root, mi_estimator: str, travers
         result["per_attribute"][name][f"traversal_monotonicity_by_{spec.monotonicity_by[name]}"] = by_label
     result["checkpoint"] = {k: meta.get(k) for k in ("steps", "epochs", "hardware", "seed", "wall_time_s")}
     if spec.content_classifier is not None:  # MNIST: a digit classifier (Sect. 5.3)
-        result["content_preservation"] = spec.content_classifier(model, data, dims, root)
+        preservation = spec.content_classifier(model, data, dims, root)
+        for name, share in zip(spec.attribute_names, preservation.pop("traversals_per_dim", ())):
+            result["per_attribute"][name]["content_preservation_traversals"] = share
+        result["content_preservation"] = preservation
     return result
 
 
@@ -199,6 +202,9 @@ def metrics_markdown(root="checkpoints") -> str:
         for part in data.get("arvae", {}).get("content_preservation", {}):  # classifier accuracy (Sect. 5.3)
             row(f"Content preservation ({part})", f"content_preservation_{part}",
                 lambda result: result.get("content_preservation", {}).get(part))
+        for name in spec.attribute_names:  # which attribute's traversal changes the digit
+            row(f"Content preservation (traversals of {name.replace('_', ' ')})", None,
+                lambda result: result.get("per_attribute", {}).get(name, {}).get("content_preservation_traversals"))
         parts.append("\n".join(rows))
         evaluated = data.get("evaluated_on", {})
         if evaluated:

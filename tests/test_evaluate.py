@@ -65,6 +65,10 @@ def test_evaluate_command_on_tiny_models(env, tmp_path):
         assert set(preservation) == ({"inputs", "reconstructions", "traversals"} if key == "mnist"
                                      else {"inputs", "reconstructions"})
         assert all(0 <= share <= 1 for share in preservation.values())
+        if key == "mnist":  # each attribute's traversals, of equal count, average to the overall share
+            per_attribute = [results["arvae"]["per_attribute"][name]["content_preservation_traversals"]
+                             for name in spec.attribute_names]
+            assert np.mean(per_attribute) == pytest.approx(preservation["traversals"])
         if key == "sprites":  # the measured shape of the real test sprites is right (measure: 99.8 %)
             assert preservation["inputs"] > 0.95
 
