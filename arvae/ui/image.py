@@ -39,8 +39,8 @@ class ImageView:
                 f"{f' (paper Fig. {figure})' if figure else ''}.")
 
     def traversal_heading(self, spec) -> str:
-        return ("### Traversals\nEach row moves one attribute's dim from −4 to 4, all other dims fixed; the plot "
-                "shows the attribute **measured** on each decoded image.")
+        return (f"### Traversals\nEach row moves one attribute's dim from −{SPAN:g} to {SPAN:g}, all other dims "
+                "fixed; the plot shows the attribute **measured** on each decoded image.")
 
     # ------------------------------------------------------------------ layout
     def input_panel(self, t) -> None:

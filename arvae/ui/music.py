@@ -9,7 +9,7 @@ import gradio as gr
 import numpy as np
 
 from arvae import workers
-from arvae.explorer import MODEL_LABEL, check_kind, format_z, parse_measures, parse_z, pretty, whole_number
+from arvae.explorer import MODEL_LABEL, SPAN, check_kind, format_z, parse_measures, parse_z, pretty, whole_number
 from arvae.music.audio import synthesize
 from arvae.music.export import midi_bytes, musicxml_string
 from arvae.music.file_import import SUPPORTED_EXTENSIONS
@@ -56,7 +56,7 @@ class MusicView:
     def traversal_heading(self, spec) -> str:
         figure = spec.paper_figures.get("traversal")
         return (f"### Traversals{f' (Fig. {figure})' if figure else ''}\nFor each attribute, measures decoded as "
-                "its dim goes from −4 to 4 (others fixed), and the attribute measured on each.")
+                f"its dim goes from −{SPAN:g} to {SPAN:g} (others fixed), and the attribute measured on each.")
 
     # ------------------------------------------------------------------ layout
     def input_panel(self, t) -> None:
