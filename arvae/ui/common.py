@@ -17,7 +17,7 @@ import numpy as np
 
 from arvae import hub, workers
 from arvae.explorer import MODEL_CHOICES, MODEL_LABEL, SPAN, pretty, slider_value
-from arvae.glossary import ATTRIBUTE_HELP, attribute_quality
+from arvae.glossary import ATTRIBUTE_HELP, PARTLY, attribute_quality
 from arvae.image_input import ImageInputError
 from arvae.images import png_bytes
 from arvae.music.audio import wav_bytes
@@ -158,8 +158,8 @@ def controls_note(explorer, kind: str) -> str:
     if not names:
         return ""
     return (f"⚠️ **The shipped {MODEL_LABEL[kind]} does not control {' and '.join(names)}**: "
-            f"{'its slider barely changes' if len(names) == 1 else 'their sliders barely change'} the output "
-            "(traversal monotonicity near 0; see *About & metrics*).")
+            f"{'its slider moves it' if len(names) == 1 else 'their sliders move them'} little or not in one "
+            f"direction (traversal monotonicity under {PARTLY:g}: see the slider's badge and *About & metrics*).")
 
 
 def controls_note_update(explorer, kind: str):
