@@ -283,10 +283,38 @@ def _expand_operators(size: int, scale: int) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(zoom, dtype=np.float32), np.ascontiguousarray(gauss, dtype=np.float32)
 
 
+_UPSAMPLE_BLOCK = 32  # digits upsampled at a time: their 112x112 planes stay in cache (128 at a time: 1.6x slower)
+_BAND_BLOCK = 16  # output rows per block of a banded product (16-28: alike; 112: the dense product, 4x slower)
+
+
+@functools.lru_cache(maxsize=16)
+def _band_blocks(size: int, scale: int) -> tuple[tuple[int, int, int, int], ...]:
+    """``(row_start, row_stop, col_start, col_stop)`` blocks covering the nonzero band of the
+    Gaussian operator of :func:`_expand_operators`: 11 taps wide at scale 4, so a product with the
+    blocks skips the ~90 % of a dense product that multiplies zeros (and gives the same sums)."""
+    gauss = _expand_operators(size, scale)[1]
+    blocks = []
+    for start in range(0, len(gauss), _BAND_BLOCK):
+        rows = gauss[start:start + _BAND_BLOCK]
+        cols = np.flatnonzero(rows.any(axis=0))
+        blocks.append((start, start + len(rows), int(cols[0]), int(cols[-1]) + 1))
+    return tuple(blocks)
+
+
+def _banded_product(y, operator, blocks):
+    """``y @ operator.T`` over the last dim of ``y`` (..., K), computed block by block."""
+    import torch
+
+    out = torch.empty(y.shape[:-1] + (operator.shape[0],), dtype=y.dtype)
+    for start, stop, lo, hi in blocks:
+        out[..., start:stop] = y[..., lo:hi] @ operator[start:stop, lo:hi].T
+    return out
+
+
 def _upsample_batch(images: np.ndarray, is_int: bool, scale: int) -> np.ndarray:
     """:func:`_upsample` of a batch ``(N, H, W)`` as float32 ``(N, H*scale, W*scale)`` on a 0-255
     scale (whole numbers for integer input, as the reference's uint8). Matrix products in torch
-    (MKL), which is ~1.5x faster here than numpy's."""
+    (MKL), which is ~1.5x faster here than numpy's; the Gaussian's only over its band."""
     import torch
 
     if is_int:
@@ -298,20 +326,24 @@ def _upsample_batch(images: np.ndarray, is_int: bool, scale: int) -> np.ndarray:
         return np.floor(x * 255.0 + 0.5) if is_int else x * np.float32(255.0)
     zoom_h, gauss_h = (torch.from_numpy(m) for m in _expand_operators(h, scale))
     zoom_w, gauss_w = (torch.from_numpy(m) for m in _expand_operators(w, scale))
+    bands_h, bands_w = _band_blocks(h, scale), _band_blocks(w, scale)
     hs, ws = zoom_h.shape[0], zoom_w.shape[0]
-    t = torch.from_numpy(x)
-    lo = t.amin(dim=(1, 2), keepdim=True)
-    hi = t.amax(dim=(1, 2), keepdim=True)
+    out = torch.empty((n, hs, ws), dtype=torch.float32)
     with torch.no_grad():
-        y = (t.reshape(n * h, w) @ zoom_w.T).reshape(n, h, ws)                         # zoom along x
-        y = (y.transpose(1, 2).reshape(n * ws, h) @ zoom_h.T).reshape(n, ws, hs)        # along y (transposed)
-        y = torch.maximum(torch.minimum(y, hi), lo)                                     # resize(clip=True)
-        y = (y.reshape(n * ws, hs) @ gauss_h.T).reshape(n, ws, hs)                      # smooth along y
-        y = (y.transpose(1, 2).reshape(n * hs, ws) @ gauss_w.T).reshape(n, hs, ws)      # smooth along x
-        y = y * 255.0
-        if is_int:
-            y = torch.floor(y)  # the reference casts 255 * up to uint8 (truncation; up >= 0)
-    return y.numpy()
+        for start in range(0, n, _UPSAMPLE_BLOCK):
+            t = torch.from_numpy(x[start:start + _UPSAMPLE_BLOCK])
+            m = len(t)
+            lo = t.amin(dim=(1, 2), keepdim=True)
+            hi = t.amax(dim=(1, 2), keepdim=True)
+            y = (t.reshape(m * h, w) @ zoom_w.T).reshape(m, h, ws)                      # zoom along x
+            y = (y.transpose(1, 2).reshape(m * ws, h) @ zoom_h.T).reshape(m, ws, hs)     # along y (transposed)
+            y = torch.maximum(torch.minimum(y, hi), lo)                                  # resize(clip=True)
+            y = _banded_product(y, gauss_h, bands_h)                                     # smooth along y
+            y = _banded_product(y.transpose(1, 2), gauss_w, bands_w).mul_(255.0)         # smooth along x
+            if is_int:
+                y.floor_()  # the reference casts 255 * up to uint8 (truncation; up >= 0)
+            out[start:start + m] = y
+    return out.numpy()
 
 
 _TIEBREAK = threading.local()

@@ -97,8 +97,7 @@ def attribute_surface(model, measure, z: torch.Tensor, dim_x: int, dim_y: int, a
     measuring release the GIL), so decoding and measuring overlap."""
     latents = surface_latents(z, dim_x, dim_y, resolution, span)
     precision = surface_precision(model)
-    if _accepts_attributes(measure):  # measure only the attribute shown (MNIST: no skeleton for area)
-        measure = functools.partial(measure, attributes=[attribute_index])
+    measure = surface_measure(measure, attribute_index)
     chunk = SURFACE_CHUNK if len(latents) > SURFACE_CHUNK else len(latents)
     if chunk == len(latents):
         measured = measure(decode(model, latents, precision=precision))
@@ -112,13 +111,16 @@ def attribute_surface(model, measure, z: torch.Tensor, dim_x: int, dim_y: int, a
     return measured[:, attribute_index].reshape(resolution, resolution)
 
 
-def _accepts_attributes(measure) -> bool:
+def surface_measure(measure, attribute_index: int):
+    """``measure`` limited to the attribute a surface shows where it can be (MNIST: no medial axis
+    for area), else ``measure`` itself."""
     import inspect
 
     try:
-        return "attributes" in inspect.signature(measure).parameters
+        accepts = "attributes" in inspect.signature(measure).parameters
     except (TypeError, ValueError):
-        return False
+        accepts = False
+    return functools.partial(measure, attributes=[attribute_index]) if accepts else measure
 
 
 def traverse(model, measure, z: torch.Tensor, dims, steps: int = 9, span: float = SPAN):

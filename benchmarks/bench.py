@@ -350,6 +350,29 @@ def bench_surface(results: Results, explorers: dict, key: str, reps: int):
                         "attribute": attribute,
                         "decode_precision": traversal.surface_precision(ctx.model(kind))})
 
+    # the work itself, each half alone: what the surface's wall time cannot go below on this machine
+    import torch
+
+    model, precision = ctx.model(kind), traversal.surface_precision(ctx.model(kind))
+    index = list(ctx.spec.attribute_names).index(attribute)
+    measure = traversal.surface_measure(ctx.spec.measure, index)
+    dims, _ = ctx.attribute_dims(kind)
+    decode_cpu, measure_cpu = [], []
+    for z in codes[1:]:
+        latents = traversal.surface_latents(torch.from_numpy(z), int(dims[index]), other_dim, 32)
+        clock = CpuClock()
+        decoded = traversal.decode(model, latents, precision=precision)
+        decode_cpu.append(clock.per(1))
+        clock = CpuClock()
+        with np.errstate(all="ignore"):
+            measure(decoded)
+        measure_cpu.append(clock.per(1))
+    cores = os.cpu_count() or 1
+    decode_ms, measure_ms = percentile(decode_cpu, 50), percentile(measure_cpu, 50)
+    results.add("surface_cpu_floor_ms", (decode_ms + measure_ms) / cores, "ms", key, "32x32", has_target=False,
+                detail={"decode_cpu_ms": round(decode_ms, 1), "measure_cpu_ms": round(measure_ms, 1), "cores": cores,
+                        "meaning": "CPU time of decoding and of measuring the plane, divided by the cores"})
+
 
 def real_digits(mnist_dir: str | None, limit: int) -> tuple[np.ndarray, str]:
     """Up to ``limit`` real MNIST digits: the test file of ``mnist_dir`` when there is one, else the

@@ -77,3 +77,13 @@ def test_it_times_the_apps_explorer_core_and_views_on_the_registrys_datasets():
     results = bench.Results()
     bench.bench_slider(results, explorers, bench.keys_for("slider")[0], 2)
     assert [f["stat"] for f in results.figures] == ["p50", "p95"] and results.figures[0]["value"] > 0
+    results = bench.Results()
+    bench.bench_surface(results, explorers, "folk", 1)
+    surface, floor = results.figures
+    assert surface["name"] == "surface_ms" and surface["value"] > 0 and surface["target"] == "<= 500"
+    # the floor: CPU time of decoding and of measuring the plane alone, over the cores; no target
+    assert floor["name"] == "surface_cpu_floor_ms" and floor["target"] is None
+    detail = floor["detail"]
+    assert detail["decode_cpu_ms"] > 0 and detail["cores"] >= 1
+    assert floor["value"] == pytest.approx((detail["decode_cpu_ms"] + detail["measure_cpu_ms"]) / detail["cores"],
+                                           abs=0.1)
