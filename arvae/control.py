@@ -237,8 +237,11 @@ def set_attribute(explorer, kind: str, z, attribute: str, target, tolerance=None
     reach = (low, high)
     ends = np.array([low, high])
     if not np.all(np.isfinite(ends)) or not ends.min() - tolerance <= target <= ends.max() + tolerance:
+        def shown(value):  # undefined: a blank output, or a sprite that is none of the shapes
+            return f"{value:.3f}" if np.isfinite(value) else "undefined"
+
         return result(f"{target:g} is outside what the model reaches from this code: along z[{dim}] from "
-                      f"{-SPAN:g} to {SPAN:g}, {attribute} measures {low:.3f} … {high:.3f}")
+                      f"{-SPAN:g} to {SPAN:g}, {attribute} measures {shown(low)} … {shown(high)}")
     increasing, lo, hi = high >= low, -SPAN, SPAN
     while abs(best()[1] - target) > tolerance and hi - lo > 1e-3 and len(tried) < MAX_SET_DECODES - 9:
         mid = (lo + hi) / 2

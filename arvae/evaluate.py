@@ -77,7 +77,9 @@ def traversal_monotonicity(model, spec, latents: torch.Tensor, dims, steps: int 
     set direction (see :func:`dim_directions`); an AR-VAE's dims are ordered by its regularizer, so
     its correlations count as they come and a reversed attribute scores negative. ``groups``:
     attribute -> (labels of the inputs (N,), label names): that attribute's mean is also given per
-    label (``by_label``), e.g. sprites' orientation per shape."""
+    label (``by_label``), e.g. sprites' orientation per shape. Steps whose attribute is undefined (a
+    blank output; a sprite drawn as a blob has no shape) are left out of their traversal's correlation
+    (:func:`metrics.spearman_rows`); ``measured_share`` says, per attribute, how many steps were left."""
     values, measured = traversal.traverse_and_measure(model, spec.measure, latents, dims, steps)
     directions = np.ones(len(dims)) if directions is None else np.asarray(directions, dtype=float)
     rho = {name: directions[l] * metrics.spearman_rows(values, measured[l]) for l, name in enumerate(spec.attribute_names)}
@@ -87,7 +89,9 @@ def traversal_monotonicity(model, spec, latents: torch.Tensor, dims, steps: int 
         by_label[name] = {label: float(rho[name][labels == value].mean())
                           for value, label in enumerate(label_names) if (labels == value).any()}
     per_attribute = {name: float(r.mean()) for name, r in rho.items()}
-    return {"mean": float(np.mean(list(per_attribute.values()))), "per_attribute": per_attribute, "by_label": by_label}
+    measured_share = {name: float(np.isfinite(measured[l]).mean()) for l, name in enumerate(spec.attribute_names)}
+    return {"mean": float(np.mean(list(per_attribute.values()))), "per_attribute": per_attribute, "by_label": by_label,
+            "measured_share": measured_share}
 
 
 def dim_directions(latents: np.ndarray, attributes: np.ndarray, dims) -> np.ndarray:
@@ -124,8 +128,10 @@ def evaluate_model(spec, model_kind: str, data, root, mi_estimator: str, travers
     monotonicity = traversal_monotonicity(model, spec, latents[:traversal_inputs], dims, directions=directions,
                                           groups=groups)
     result["traversal_monotonicity"] = monotonicity["mean"]
+    result["traversal_measured_share"] = float(np.mean(list(monotonicity["measured_share"].values())))
     for name, value in monotonicity["per_attribute"].items():
         result["per_attribute"][name]["traversal_monotonicity"] = value
+        result["per_attribute"][name]["traversal_measured_share"] = monotonicity["measured_share"][name]
     for name, by_label in monotonicity["by_label"].items():
         result["per_attribute"][name][f"traversal_monotonicity_by_{spec.monotonicity_by[name]}"] = by_label
     result["checkpoint"] = {k: meta.get(k) for k in ("steps", "epochs", "hardware", "seed", "wall_time_s")}
@@ -194,6 +200,7 @@ def metrics_markdown(root="checkpoints") -> str:
             if "sampled_latents" in data.get("arvae", {}):
                 row(f"{METRIC_LABELS[name]} (sampled z̃)", name,
                     lambda result: result.get("sampled_latents", {}).get(name))
+        row("Traversal steps measured (attribute defined)", None, lambda result: result.get("traversal_measured_share"))
         for name, by in spec.monotonicity_by.items():  # e.g. orientation per shape: each has its symmetry
             for label in spec.value_labels.get(by, ()):
                 row(f"Traversal monotonicity: {name.replace('_', ' ')} of {label}s", None,

@@ -346,10 +346,11 @@ class Explorer:
 
     # ----- what the tab says
     def format_value(self, name: str, value) -> str:
-        """A measured value as the tables show it: the value's name for categorical attributes."""
-        if value is None or not np.isfinite(value):
-            return "—"
+        """A measured value as the tables show it: the value's name for categorical attributes
+        ("none" where the output is none of the values, e.g. a sprite drawn as a blob)."""
         labels = self.spec.value_labels.get(name)
+        if value is None or not np.isfinite(value):
+            return "none" if labels else "—"
         if labels:
             return labels[int(np.clip(round(value), 0, len(labels) - 1))]
         return f"{value:.3f}"

@@ -11,9 +11,11 @@ from arvae import PAPER_URL
 
 # attribute -> what is measured on a decoded output, in which unit
 ATTRIBUTE_HELP = {
-    "shape": "square 0, ellipse 1, heart 2 (a category, guessed from the picture's moments)",
+    "shape": "square 0, ellipse 1, heart 2 (a category, read from the picture's moments; none when "
+             "the picture is none of the three, e.g. a round blob)",
     "scale": "size relative to the largest sprite: 0.5 to 1",
-    "orientation": "rotation in radians, 0 to 2π (a square repeats every π/2, an ellipse every π)",
+    "orientation": "rotation in radians, 0 to 2π (a square repeats every π/2, an ellipse every π; "
+                   "none for a blob)",
     "pos_x": "centre from left to right: 0 to 1 of the width",
     "pos_y": "centre from top to bottom: 0 to 1 of the height",
     "area": "ink area in pixels of the 28 × 28 image",
@@ -38,9 +40,10 @@ METRIC_HELP = {
     "SCC": "the largest Spearman rank correlation between the attribute and any latent dim (0–1)",
     "Reconstruction": "share of pixels (images) or tokens (music) decoded right from the encoded input",
     "Traversal monotonicity": "move the attribute's dim from −4 to 4, measure the decoded output, average "
-                              "the Spearman correlation over 100 held-out inputs (1: always increases)",
-    "Content preservation": "MNIST only: share of reconstructions / traversals a digit classifier still "
-                            "reads as the input's digit",
+                              "the Spearman correlation over 100 held-out inputs (1: always increases; "
+                              "steps where the attribute is undefined, e.g. a blob's shape, are left out)",
+    "Content preservation": "share of reconstructions (MNIST: also traversals) that keep the input's "
+                            "content: the digit a classifier reads, or the sprite's shape",
 }
 
 CITATION = """@article{pati2020arvae,

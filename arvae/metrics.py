@@ -49,8 +49,9 @@ module differs from it, or where a choice had to be made:
   information (their small, roughly equal MI estimates) pull the score down.
   With a single attribute (L = 1, where the reference divides by zero) every
   informative dim scores 1.
-* ``spearman_rows``: rows where x or y is constant, or which contain a NaN,
-  get correlation 0.
+* ``spearman_rows``: steps where x or y is NaN (an attribute that is undefined
+  there) are left out of their row; rows where x or y is constant, or with
+  fewer than 3 defined steps, get correlation 0.
 """
 
 from __future__ import annotations
@@ -412,23 +413,39 @@ def compute_all(latents, attributes, attribute_names: Sequence[str], estimator: 
 # --------------------------------------------------------------------------
 # traversal monotonicity
 # --------------------------------------------------------------------------
+SPEARMAN_MIN_STEPS = 3  # defined steps a row needs for a correlation
+
+
 def spearman_rows(x, y) -> np.ndarray:
     """Spearman rho between ``x[i]`` and ``y[i]`` for each row i, shape (M,).
 
     ``x`` and ``y`` are (M, K) (a 1-D ``x`` of length K, e.g. the traversal
-    grid shared by all rows, is broadcast). Ties get average ranks. A row that
-    is constant in x or y, or that contains a NaN, gets 0.
+    grid shared by all rows, is broadcast). Ties get average ranks. Steps where
+    x or y is NaN are left out of their row (along a traversal: outputs whose
+    attribute is undefined, such as a blank digit or a sprite that is none of
+    the shapes). A row that is constant in x or y, or that has fewer than
+    ``SPEARMAN_MIN_STEPS`` defined steps, gets 0.
     """
     x = np.atleast_2d(np.asarray(x, dtype=np.float64))
     y = np.atleast_2d(np.asarray(y, dtype=np.float64))
     x, y = np.broadcast_arrays(x, y)
     if x.ndim != 2:
         raise ValueError(f"expected (M, K) arrays, got {x.shape}")
-    bad = np.isnan(x).any(axis=1) | np.isnan(y).any(axis=1)
-    x = np.where(bad[:, None], 0.0, x)
-    y = np.where(bad[:, None], 0.0, y)
+    undefined = np.isnan(x) | np.isnan(y)
+    partial = undefined.any(axis=1)
+    rho = _spearman_defined_rows(np.where(partial[:, None], 0.0, x), np.where(partial[:, None], 0.0, y))
+    for i in np.flatnonzero(partial):
+        keep = ~undefined[i]
+        rho[i] = _spearman_defined_rows(x[i, keep][None], y[i, keep][None])[0] if keep.sum() >= SPEARMAN_MIN_STEPS else 0.0
+    return rho
+
+
+def _spearman_defined_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """:func:`spearman_rows` of rows without NaN, vectorized."""
     from scipy import stats
 
+    if x.shape[1] < SPEARMAN_MIN_STEPS:
+        return np.zeros(len(x))
     rx = stats.rankdata(x, axis=1)
     ry = stats.rankdata(y, axis=1)
     rx -= rx.mean(axis=1, keepdims=True)
@@ -436,5 +453,4 @@ def spearman_rows(x, y) -> np.ndarray:
     num = (rx * ry).sum(axis=1)
     den = np.sqrt((rx * rx).sum(axis=1) * (ry * ry).sum(axis=1))
     rho = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
-    rho[bad] = 0.0
     return np.clip(rho, -1.0, 1.0)

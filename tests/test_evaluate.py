@@ -54,6 +54,8 @@ def test_evaluate_command_on_tiny_models(env, tmp_path):
                 assert np.isfinite(model_results[metric]), (key, kind, metric)
             assert set(model_results["per_attribute"]) == set(spec.attribute_names)
             assert all(0 <= part["highest_mi_dim"] < spec.latent_dim for part in model_results["per_attribute"].values())
+            assert all(0 <= part["traversal_measured_share"] <= 1 for part in model_results["per_attribute"].values())
+            assert 0 <= model_results["traversal_measured_share"] <= 1
             sampled = model_results["sampled_latents"]  # the reference protocol: one z~ per input
             assert 0 < sampled["num_samples"] <= results["evaluated_on"]["num_samples"]
             assert sampled["samples_per_input"] == 1
@@ -97,9 +99,21 @@ def test_sprites_shape_preservation_scores_the_measured_shape_of_reconstructions
                 factors[:, 0] = self.forced
             return torch.from_numpy(sprites.render(factors)).float()[:, None]
 
+    class Blobs(Copy):  # draws every sprite as a disc of its area where it is: what an unfit decoder draws
+        def generate(self, z):
+            pictures = super().generate(z)[:, 0].numpy()
+            area = pictures.sum(axis=(1, 2))
+            yy, xx = np.mgrid[0:64, 0:64] + 0.5
+            cx = (pictures * xx).sum(axis=(1, 2)) / area
+            cy = (pictures * yy).sum(axis=(1, 2)) / area
+            discs = (xx - cx[:, None, None]) ** 2 + (yy - cy[:, None, None]) ** 2 <= (area / np.pi)[:, None, None]
+            return torch.from_numpy(discs.astype(np.float32))[:, None]
+
     assert sprites.shape_preservation(Copy(), data)["reconstructions"] > 0.95
     squares = (data.attributes[:, 0] == 0).float().mean().item()
     assert sprites.shape_preservation(Copy(forced=0), data)["reconstructions"] == pytest.approx(squares, abs=0.05)
+    # a disc is no square: moments alone read round blobs as squares (so this scored the squares' share)
+    assert sprites.shape_preservation(Blobs(), data)["reconstructions"] < 0.05
 
 
 class GrowingSquare(torch.nn.Module):
@@ -128,6 +142,20 @@ def test_traversal_monotonicity_detects_an_attribute_that_follows_its_dim():
     result = traversal_monotonicity(GrowingSquare(), two_attributes, z, [0, 1])
     assert result["per_attribute"]["area"] > 0.99
     assert result["per_attribute"]["length"] == pytest.approx(0.0)  # dim 1 changes nothing
+
+
+def test_traversal_steps_without_the_attribute_are_left_out_and_counted():
+    class VanishingSquare(GrowingSquare):  # grows with z0, and draws nothing at the last two steps
+        def generate(self, z):
+            canvas = super().generate(z)
+            canvas[z[:, 0] > 2.5] = 0
+            return canvas
+
+    two_attributes = SimpleNamespace(measure=registry.get("mnist").measure, attribute_names=("area", "length"))
+    result = traversal_monotonicity(VanishingSquare(), two_attributes, torch.zeros(3, 2), [0, 1])
+    assert result["per_attribute"]["area"] > 0.99  # monotonic over the 7 steps that show a square
+    assert result["measured_share"]["area"] == pytest.approx(7 / 9)
+    assert result["measured_share"]["length"] == pytest.approx(1.0)  # dim 1: the square stays
 
 
 def test_a_dim_that_encodes_its_attribute_in_reverse_is_read_the_way_the_data_orders_it():

@@ -189,6 +189,7 @@ def test_tables_notes_and_choices(explorers):
     sprites = explorers["sprites"]
     assert sprites.format_value("shape", 1.2) == "ellipse" and sprites.format_value("scale", 0.5) == "0.500"
     assert sprites.format_value("scale", float("nan")) == "—"
+    assert sprites.format_value("shape", float("nan")) == "none"  # a blob is none of the shapes
     table = sprites.attribute_table({"a": np.zeros(5), "b": None}, "arvae")
     assert table.count("\n") == 1 + 5 and "| shape | z[0] | square | — |" in table
     choices, default = sprites.y_choices("arvae", "scale")

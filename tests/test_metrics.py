@@ -286,8 +286,12 @@ def test_spearman_rows_matches_scipy_row_by_row():
 
 def test_spearman_rows_broadcast_and_edge_cases():
     grid = np.linspace(-4, 4, 10)
-    y = np.vstack([grid**3, -np.exp(grid), np.full(10, 2.0), grid, grid])
-    y[4, 3] = np.nan
+    y = np.vstack([grid**3, -np.exp(grid), np.full(10, 2.0), grid, grid, grid])
+    y[4, 3] = np.nan                      # one undefined step: left out, the rest is monotonic
+    y[5, 2:] = np.nan                     # two defined steps: too few for a correlation
     got = M.spearman_rows(grid, y)  # 1-D x shared by all rows
-    np.testing.assert_allclose(got, [1.0, -1.0, 0.0, 1.0, 0.0])  # constant -> 0, NaN row -> 0
+    np.testing.assert_allclose(got, [1.0, -1.0, 0.0, 1.0, 1.0, 0.0])  # constant -> 0
+    y[4, [0, 5]] = [9.0, np.nan]          # what is left of row 4 is scored as scipy scores it
+    keep = np.isfinite(y[4])
+    assert M.spearman_rows(grid, y)[4] == pytest.approx(stats.spearmanr(grid[keep], y[4, keep])[0])
     assert M.spearman_rows(np.ones((2, 5)), np.arange(10.0).reshape(2, 5)).tolist() == [0.0, 0.0]

@@ -93,15 +93,6 @@ def test_orientation_rotates():
     np.testing.assert_array_equal(S.render([[2, 5, 0, 16, 16]]), S.render([[2, 5, 39, 16, 16]]))
 
 
-def test_render_speed_reasonable():
-    import time
-
-    factors = S.grid_to_factors(np.arange(0, S.NUM_IMAGES, 73)[:5000])
-    start = time.perf_counter()
-    S.render(factors)
-    assert time.perf_counter() - start < 2.0  # >= 2.5k/s even on a loaded machine (~35k/s idle)
-
-
 def test_measure_recovers_factors():
     rng = np.random.default_rng(1)
     factors = S.grid_to_factors(rng.choice(S.NUM_IMAGES, 3000, replace=False))
@@ -115,13 +106,39 @@ def test_measure_recovers_factors():
         np.testing.assert_allclose(est[:, POS_X], truth[:, POS_X], atol=0.03)
         np.testing.assert_allclose(est[:, POS_Y], truth[:, POS_Y], atol=0.03)
         assert np.abs(est[:, SCALE] - truth[:, SCALE]).mean() < 0.02
-        assert (est[:, SHAPE] == truth[:, SHAPE]).mean() > 0.97
+        assert (est[:, SHAPE] == truth[:, SHAPE]).mean() > 0.99
+        # a sprite the moments misread is left unnamed (NaN), never given another shape
+        assert ((est[:, SHAPE] == truth[:, SHAPE]) | np.isnan(est[:, SHAPE])).all()
         # orientation, modulo each shape's symmetry (π/2 square, π ellipse, 2π heart)
         period = np.array([np.pi / 2, np.pi, 2 * np.pi])[factors[:, 0]]
         right = est[:, SHAPE] == truth[:, SHAPE]
         err = np.mod(est[:, ORIENT] - truth[:, ORIENT] + period / 2, period) - period / 2
         assert np.median(np.abs(err[right])) < 0.05
         assert (est[:, ORIENT][right] < period[right] + 1e-6).all()
+
+
+def test_measure_names_no_shape_for_blobs():
+    """Round blobs and eggs, what a decoder that has not learnt the shapes draws, are none of the
+    three shapes (the moments alone call a disc a square and an egg a heart); their size and
+    position are still measured, their orientation is not."""
+    yy, xx = np.mgrid[0:64, 0:64] + 0.5
+    blobs = []
+    # from the second-smallest sprites up (a disc 9 px wide and the smallest square, 8 px, differ by a few pixels)
+    for radius, cx, cy in [(5.5, 20, 40), (6, 32, 32), (8, 44, 20), (10, 30, 36), (11.5, 36, 30)]:
+        blobs.append((xx - cx) ** 2 + (yy - cy) ** 2 <= radius**2)                                   # disc
+        egg = ((xx - cx) / 1.1) ** 2 + (yy - cy) ** 2 <= radius**2                                   # egg:
+        blobs.append(egg | ((xx - cx - 0.35 * radius) ** 2 + (yy - cy) ** 2 <= (0.8 * radius) ** 2))  # one fat end
+    est = S.measure(np.stack(blobs).astype(np.float32))
+    assert np.isnan(est[:, SHAPE]).all() and np.isnan(est[:, ORIENT]).all()
+    assert np.isfinite(est[:, [SCALE, POS_X, POS_Y]]).all()
+
+
+def test_draw_is_render_between_grid_values():
+    factors = S.grid_to_factors(np.arange(0, S.NUM_IMAGES, 997))
+    values = S.factor_values(factors)
+    np.testing.assert_array_equal(S.draw(factors[:, 0], *values[:, 1:].T), S.render(factors))
+    between = S.draw([0, 0], [0.75, 0.75], [0.30, 0.38], [0.5, 0.5], [0.5, 0.5])  # grid steps are 0.161 rad
+    assert between[0].sum() > 0 and (between[0] != between[1]).any()
 
 
 def test_measure_empty_is_nan():
