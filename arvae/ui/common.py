@@ -153,8 +153,8 @@ def slider_info(explorer, kind: str, name: str, dim: int, shared: bool = False) 
 
 def controls_note(explorer, kind: str) -> str:
     """A warning naming the attributes this model does not control (empty when it controls all)."""
-    names = [pretty(name) for name, (level, _) in attribute_quality(explorer.root, explorer.spec.key, kind).items()
-             if level == "none"]
+    quality = attribute_quality(explorer.root, explorer.spec.key, kind)
+    names = [pretty(name) for name in explorer.spec.attribute_names if quality.get(name, ("",))[0] == "none"]
     if not names:
         return ""
     return (f"⚠️ **The shipped {MODEL_LABEL[kind]} does not control {' and '.join(names)}**: "
