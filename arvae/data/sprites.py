@@ -261,8 +261,8 @@ def measure(images) -> np.ndarray:
       shape's fundamental range: the heart's full angle in [0, 2π) (axis from the phase of
       ``sum z^2``, direction from the phase of ``sum |z|^2 z``), the ellipse's in [0, π) (major axis, half the phase of ``sum z^2``), the
       square's in [0, π/2) (a quarter of the phase of ``sum z^4``). dSprites' own labels carry the
-      same ambiguity (θ and θ + π/2 draw the same square). NaN where the shape is (a blob has no
-      orientation).
+      same ambiguity (θ and θ + π/2 draw the same square). NaN where the shape is NaN (a blob has
+      no orientation).
 
     Calibrated on this module's renderer; on DeepMind's images the mapping is approximate but
     monotonic. Empty images give a NaN row.
@@ -298,8 +298,8 @@ def measure(images) -> np.ndarray:
 # IoU with the drawn shape from which a picture counts as that shape. On the rendered grid the
 # shape drawn at the measured factors reaches 0.9 for every correctly classified sprite (squares
 # >= 0.925, ellipses >= 0.907; hearts, whose measured orientation is the least precise, with the
-# best of three nearby orientations); a round blob drawn as a square, or an egg drawn as a heart,
-# reaches 0.78-0.91 (tests/test_sprites.py checks both sides).
+# best of three nearby orientations); the shipped models' blobs drawn as squares, and their eggs
+# drawn as hearts, reach 0.78-0.90 (5th-99th percentile; tests/test_sprites.py checks both sides).
 _RECOGNISED_IOU = 0.9
 _HEART_ORIENTATION_TRIES = (-0.1, 0.1)  # radians, tried besides the measured orientation of a heart
 
