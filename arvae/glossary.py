@@ -14,8 +14,8 @@ ATTRIBUTE_HELP = {
     "shape": "square 0, ellipse 1, heart 2 (a category, read from the picture's moments; none when "
              "the picture is none of the three, e.g. a round blob)",
     "scale": "size relative to the largest sprite: 0.5 to 1",
-    "orientation": "rotation in radians, 0 to 2π (a square repeats every π/2, an ellipse every π; "
-                   "none for a blob)",
+    "orientation": "rotation in radians, as far as the picture shows it: a square 0 to π/2, an ellipse "
+                   "0 to π, a heart 0 to 2π (none for a blob)",
     "pos_x": "centre from left to right: 0 to 1 of the width",
     "pos_y": "centre from top to bottom: 0 to 1 of the height",
     "area": "ink area in pixels of the 28 × 28 image",

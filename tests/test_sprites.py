@@ -30,17 +30,36 @@ def second_moment_angle(image):
 def test_grid_and_values():
     assert S.ATTRIBUTE_NAMES == ("shape", "scale", "orientation", "pos_x", "pos_y")
     assert S.NUM_IMAGES == 737_280 == 3 * 6 * 40 * 32 * 32
-    factors = np.array([[0, 0, 0, 0, 0], [2, 5, 39, 31, 31], [1, 2, 10, 16, 3]])
+    factors = np.array([[0, 0, 0, 0, 0], [2, 5, 39, 31, 31], [1, 2, 30, 16, 3]])
     values = S.factor_values(factors)
     assert values.dtype == np.float32 and values.shape == (3, 5)
     np.testing.assert_allclose(values[0], [0, 0.5, 0, 0, 0])
-    np.testing.assert_allclose(values[1], [2, 1.0, 2 * np.pi, 1, 1], rtol=1e-6)
-    np.testing.assert_allclose(values[2], [1, 0.7, 10 * 2 * np.pi / 39, 16 / 31, 3 / 31], rtol=1e-6)
+    # orientation is the visible one: the heart's θ = 2π is its θ = 0, the ellipse's θ modulo π
+    np.testing.assert_allclose(values[1], [2, 1.0, 0.0, 1, 1], atol=1e-6)
+    np.testing.assert_allclose(values[2], [1, 0.7, 30 * 2 * np.pi / 39 - np.pi, 16 / 31, 3 / 31], rtol=1e-6)
     grid = S.factors_to_grid(factors)
     np.testing.assert_array_equal(S.grid_to_factors(grid), factors)
     assert S.factors_to_grid([[2, 5, 39, 31, 31]])[0] == S.NUM_IMAGES - 1
     with pytest.raises(ValueError):
         S.render([[3, 0, 0, 0, 0]])
+
+
+def test_orientation_values_are_what_the_picture_shows():
+    """Two grid sprites that draw the same picture have the same orientation value, whatever
+    dSprites' θ; within its symmetry period every shape's value is θ itself."""
+    factors = S.grid_to_factors(np.arange(0, S.NUM_IMAGES, 997))
+    values = S.factor_values(factors)
+    period = S.SYMMETRY_PERIODS[factors[:, 0]]
+    theta = S.ORIENTATIONS[factors[:, 2]]
+    assert ((values[:, ORIENT] >= 0) & (values[:, ORIENT] < period + 1e-6)).all()
+    np.testing.assert_allclose(np.mod(theta - values[:, ORIENT] + 1e-4, period), 1e-4, atol=1e-5)
+    inside = theta < period
+    np.testing.assert_allclose(values[inside, ORIENT], theta[inside], rtol=1e-6)
+    # a square turned by a quarter, and a heart by a full turn, look and count the same
+    same = S.draw([0, 2], [1, 1], [0.3, 0.3], [0.5, 0.5], [0.5, 0.5])
+    turned = S.draw([0, 2], [1, 1], [0.3 + np.pi / 2, 0.3 + 2 * np.pi], [0.5, 0.5], [0.5, 0.5])
+    assert (same != turned).sum() <= 4
+    np.testing.assert_allclose(S.visible_orientation([0, 2], [0.3 + np.pi / 2, 0.3 + 2 * np.pi]), [0.3, 0.3])
 
 
 def test_render_shape_dtype_determinism():

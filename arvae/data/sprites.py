@@ -111,11 +111,27 @@ def _unit_areas() -> np.ndarray:
 # exact areas at scale 1 (shape units²), used by measure() to turn area into scale
 
 
+# the turn after which each shape looks the same again: square π/2, ellipse π, heart 2π
+SYMMETRY_PERIODS = np.array([np.pi / 2, np.pi, 2 * np.pi])
+
+
+def visible_orientation(shapes, orientations) -> np.ndarray:
+    """dSprites' θ in the shape's fundamental range, ``θ mod`` :data:`SYMMETRY_PERIODS` (the
+    convention :func:`measure` returns): the orientation a picture shows."""
+    return np.mod(np.asarray(orientations, dtype=np.float64),
+                  SYMMETRY_PERIODS[np.asarray(shapes, dtype=np.int64)])
+
+
 def factor_values(factor_indices) -> np.ndarray:
-    """Attribute values (N, 5) float32 of factor indices (N, 5): shape index, scale, orientation, x, y."""
+    """Attribute values (N, 5) float32 of factor indices (N, 5): shape index, scale, orientation, x, y.
+
+    Orientation is the *visible* orientation (:func:`visible_orientation`), not dSprites' θ in
+    [0, 2π]: θ and θ + π/2 draw the same square, so ordering squares by θ asks the regularized dim
+    for an order no picture carries, and the decoder, told nothing about how a square is turned,
+    draws the average of its turns, a disc. A departure from the paper, which regularizes θ."""
     idx = _check_indices(factor_indices)
     return np.stack([
-        idx[:, 0].astype(np.float64), SCALES[idx[:, 1]], ORIENTATIONS[idx[:, 2]],
+        idx[:, 0].astype(np.float64), SCALES[idx[:, 1]], visible_orientation(idx[:, 0], ORIENTATIONS[idx[:, 2]]),
         POSITIONS[idx[:, 3]], POSITIONS[idx[:, 4]],
     ], axis=1).astype(np.float32)
 
