@@ -32,14 +32,17 @@ def test_quality_badges_follow_traversal_monotonicity(tmp_path):
     assert glossary.attribute_quality(tmp_path, "sprites", "arvae") == {}
 
 
-def test_the_shipped_sprites_model_is_said_to_control_neither_shape_nor_orientation():
+def test_the_shipped_sprites_models_are_described_by_their_traversals():
     sprites = explorers()["sprites"]
-    note = common.controls_note(sprites, "arvae")  # it draws squares and hearts as blobs: shape 0.01, orientation 0.21
-    assert "does not control" in note and "Orientation" in note.title() and "Shape" in note.title()
-    assert "Scale" not in note.title()
-    assert "not controlled" in common.slider_info(sprites, "arvae", "shape", 0)
+    # AR-VAE moves every attribute along its dim, shape and orientation partly (traversal ρ 0.67, 0.76)
+    assert common.controls_note(sprites, "arvae") == ""
+    assert "◐ partly controlled" in common.slider_info(sprites, "arvae", "shape", 0)
     info = common.slider_info(sprites, "arvae", "scale", 1)
     assert info.startswith("z[1]") and "0.5 to 1" in info and "✓ controlled" in info
+    # the β-VAE baseline has no dim that moves shape or orientation (traversal ρ 0.01 and -0.01)
+    note = common.controls_note(sprites, "beta-vae")
+    assert "does not control" in note and "Orientation" in note.title() and "Shape" in note.title()
+    assert "Scale" not in note.title()
     assert common.controls_note(explorers()["folk"], "arvae") == ""  # it controls all four
 
 
