@@ -40,7 +40,7 @@ def test_the_shipped_sprites_models_are_described_by_their_traversals():
     assert "✓ controlled" in common.slider_info(sprites, "arvae", "orientation", 2)
     info = common.slider_info(sprites, "arvae", "scale", 1)
     assert info.startswith("z[1]") and "0.5 to 1" in info and "✓ controlled" in info
-    # the β-VAE baseline has no dim that moves shape or orientation (traversal ρ 0.01 and -0.01)
+    # the β-VAE baseline has no dim that moves shape or orientation (traversal ρ 0.01 and -0.005)
     note = common.controls_note(sprites, "beta-vae")
     assert "does not control" in note and "Orientation" in note.title() and "Shape" in note.title()
     assert "Scale" not in note.title()

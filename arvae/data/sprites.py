@@ -299,11 +299,8 @@ def measure(images) -> np.ndarray:
     heart = elongation + _HEART_SKEW_WEIGHT * skew > _HEART_THRESHOLD
     shape = np.where(elongation > _ELLIPSE_ELONGATION, 1, np.where(heart, 2, 0))
     scale = np.sqrt(area / (_unit_areas()[shape] * BASE_PX**2))
-    orientation = np.select(
-        [shape == 0, shape == 1],
-        [np.mod((np.angle(c4) - np.pi) / 4, np.pi / 2), np.mod(np.angle(c2) / 2, np.pi)],
-        _heart_orientation(c2, c21),
-    )
+    orientation = visible_orientation(shape, np.select(
+        [shape == 0, shape == 1], [(np.angle(c4) - np.pi) / 4, np.angle(c2) / 2], _heart_orientation(c2, c21)))
     out = np.stack([shape.astype(np.float64), scale, orientation, (cx - MARGIN) / SPAN, (cy - MARGIN) / SPAN], axis=1)
     out[area == 0] = np.nan
     unrecognised = (area > 0) & ~_recognised(binary, out)
