@@ -85,9 +85,9 @@ Moving $z_r$ then changes the attribute, and little else. The **β-VAE** baselin
 $\gamma = 0$; for it, each attribute is read from the latent dim sharing the most mutual information with it.
 
 Hyperparameters (paper): β = 4, γ = 10, δ = 1 for images; β = 0.001, γ = 1, δ = 10 for music. The
-shipped models depart from them where the paper's recipe did not train in a CPU's schedule (2-d sprites:
-β = 1, and orientation as the picture shows it, modulo the shape's symmetry; the metadata of each model
-records its recipe).
+shipped models depart from them where the paper's recipe did not train in a CPU's schedule (β = 1 for
+2-d sprites and Morpho-MNIST; for sprites, orientation as the picture shows it, modulo the shape's
+symmetry; the metadata of each model records its recipe).
 """
 
 
