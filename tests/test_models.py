@@ -79,6 +79,21 @@ def test_batch_norm_sprites_model_saves_its_statistics_and_codes_each_image_alon
     torch.testing.assert_close(mu_alone, mu_batch[:1], rtol=1e-4, atol=1e-5)
 
 
+def test_decoder_channels_widen_the_decoder_alone_and_older_configs_load_as_before(tmp_path):
+    narrow, wide = SpritesVAE(batch_norm=True), SpritesVAE(batch_norm=True, decoder_channels=64)
+    encoder = [n for n in narrow.state_dict() if n.startswith(("encoder", "mu", "logvar"))]
+    assert all(narrow.state_dict()[n].shape == wide.state_dict()[n].shape for n in encoder)
+    assert wide.decoder_conv[0][0].in_channels == 64 and narrow.decoder_conv[0][0].in_channels == 32
+    assert wide.eval().generate(torch.randn(3, 10)).shape == (3, 1, 64, 64)
+    wide.save_pretrained(tmp_path / "wide")
+    assert SpritesVAE.from_pretrained(tmp_path / "wide").decoder_conv[0][0].in_channels == 64
+    narrow.save_pretrained(tmp_path / "older")  # written before the option existed: no such key
+    config = json.loads((tmp_path / "older" / "config.json").read_text())
+    config.pop("decoder_channels", None)
+    (tmp_path / "older" / "config.json").write_text(json.dumps(config))
+    assert SpritesVAE.from_pretrained(tmp_path / "older").decoder_conv[0][0].in_channels == 32
+
+
 def test_measure_vae_generation_is_greedy_autoregressive_in_canonical_form():
     torch.manual_seed(0)
     model = MeasureVAE().eval()
