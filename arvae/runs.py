@@ -10,15 +10,27 @@ metadata the configuration; this prints one markdown row per probe.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 from pathlib import Path
 
-from arvae import checkpoint
+from arvae import checkpoint, models
+
+
+def model_options(config: dict) -> list[str]:
+    """The ``config.json`` entries that differ from the model class's defaults, named for a table:
+    a switched-on flag by its name (``batch norm``), any other value after it (``decoder channels 64``)."""
+    model_class = getattr(models, config.get("model_class", ""), None)
+    if model_class is None:
+        return []
+    defaults = {name: parameter.default for name, parameter in inspect.signature(model_class).parameters.items()}
+    return [name.replace("_", " ") + ("" if value is True else f" {value}")
+            for name, value in config.items() if name in defaults and value != defaults[name]]
 
 
 def recipe(metadata: dict, config: dict | None = None) -> str:
-    """The hyperparameters a run was trained with, and the model options it switched on
-    (``config.json``'s true flags, e.g. batch norm), in one cell."""
+    """The hyperparameters a run was trained with, and the model options it changed from the
+    class's defaults (``model_options``), in one cell."""
     hp = metadata.get("hyperparameters", {})
     gamma, delta = (("/".join(f"{v:g}" for v in value) if isinstance(value, list) else f"{value:g}")
                     for value in (hp.get("gamma"), hp.get("delta", 1.0)))
@@ -31,7 +43,7 @@ def recipe(metadata: dict, config: dict | None = None) -> str:
         extras.append(f"{hp['lr_schedule']} lr")
     if metadata.get("selected"):
         extras.append(f"best validation probe (step {metadata['selected']['step']:,})")
-    extras += [name.replace("_", " ") for name, value in (config or {}).items() if value is True]
+    extras += model_options(config or {})
     return ", ".join([f"{metadata.get('model')} lr {hp.get('lr'):g}, β {hp.get('beta'):g}, γ {gamma}", *extras,
                       metadata.get("precision", "fp32"), f"{metadata['data']['train_items']:,} items"])
 
@@ -72,6 +84,15 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def tables(rows: list[dict]) -> str:
+    """``markdown`` of the rows, one pair of tables per set of probed attributes (runs of
+    different datasets probe different attributes)."""
+    by_attributes: dict[tuple, list[dict]] = {}
+    for row in rows:
+        by_attributes.setdefault(tuple(row["spearman"]), []).append(row)
+    return "\n\n".join(markdown(group) for group in by_attributes.values())
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_model_dirs", nargs="+", help="<run-dir>/<dataset>/<model> folders")
@@ -81,7 +102,7 @@ def main(argv=None) -> None:
         rows = [row for directory in args.run_model_dirs for row in summary_rows(directory, args.every)]
     except FileNotFoundError as error:
         parser.error(str(error))
-    print(markdown(rows))
+    print(tables(rows))
 
 
 if __name__ == "__main__":

@@ -187,6 +187,19 @@ def test_validation_probe_logs_each_attributes_spearman(env, tmp_path):
     assert "batch norm" in table  # the registry's sprites model option, read from the run's config.json
 
 
+def test_run_tables_name_changed_model_options_and_keep_each_datasets_attributes_apart():
+    from arvae import runs
+    config = {"model_class": "SpritesVAE", "latent_dim": 10, "channels": 32, "batch_norm": True, "decoder_channels": 64}
+    assert runs.model_options(config) == ["batch norm", "decoder channels 64"]  # latent dim 10 is the default
+    assert runs.model_options({"model_class": "SpritesVAE", "batch_norm": False}) == []
+    row = {"recipe": "r", "step": 1, "wall_time_s": 60.0, "accuracy": 0.9}
+    sprites_row = row | {"run": "a/arvae", "spearman": {"shape": 0.5, "scale": 0.9}}
+    mnist_row = row | {"run": "b/arvae", "spearman": {"area": 0.8}}
+    text = runs.tables([sprites_row, mnist_row, sprites_row | {"step": 2}])
+    assert text.count("| run | recipe |") == 2 and "| ρ shape | ρ scale |" in text and "| ρ area |" in text
+    assert "| a/arvae | 2 | 1 min | 0.9000 | 0.50 | 0.90 |" in text and "| b/arvae | 1 | 1 min | 0.9000 | 0.80 |" in text
+
+
 @pytest.mark.parametrize("flag", ["--gamma", "--delta"])
 def test_per_attribute_weights_of_the_wrong_length_fail_clearly(env, tmp_path, flag):
     result = run_train(["--dataset", "sprites", "--model", "arvae", "--device", "cpu", "--max-items", "256",
