@@ -238,7 +238,7 @@ class ModelStore:
 
 # ------------------------------------------------------------------------------ load and push
 
-def _model_class(config: dict, folder: Path):
+def model_class(config: dict, folder: Path):
     """The class ``config.json`` names (``model_class``); for models saved before it did, the
     registry's class of the dataset whose folder holds it (``<root>/<dataset>/<model kind>``)."""
     from arvae import models, registry
@@ -276,7 +276,7 @@ def load(source, revision: str | None = None):
             raise CheckpointError(redact(f"could not fetch {source} from the Hub ({type(error).__name__}: {error})"))
         folder = Path(snapshot) / subfolder
     check_model_dir(folder)
-    cls = _model_class(json.loads((folder / "config.json").read_text()), folder)
+    cls = model_class(json.loads((folder / "config.json").read_text()), folder)
     return cls.from_pretrained(folder)
 
 

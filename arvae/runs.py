@@ -14,23 +14,20 @@ import inspect
 import json
 from pathlib import Path
 
-from arvae import checkpoint, models
+from arvae import checkpoint, hub
 
 
-def model_options(config: dict) -> list[str]:
-    """The ``config.json`` entries that differ from the model class's defaults, named for a table:
+def model_options(config: dict, model_class: type) -> list[str]:
+    """The ``config.json`` entries that differ from ``model_class``'s defaults, named for a table:
     a switched-on flag by its name (``batch norm``), any other value after it (``decoder channels 64``)."""
-    model_class = getattr(models, config.get("model_class", ""), None)
-    if model_class is None:
-        return []
     defaults = {name: parameter.default for name, parameter in inspect.signature(model_class).parameters.items()}
     return [name.replace("_", " ") + ("" if value is True else f" {value}")
             for name, value in config.items() if name in defaults and value != defaults[name]]
 
 
-def recipe(metadata: dict, config: dict | None = None) -> str:
+def recipe(metadata: dict, options: list[str] = ()) -> str:
     """The hyperparameters a run was trained with, and the model options it changed from the
-    class's defaults (``model_options``), in one cell."""
+    class's defaults (``options``, from ``model_options``), in one cell."""
     hp = metadata.get("hyperparameters", {})
     gamma, delta = (("/".join(f"{v:g}" for v in value) if isinstance(value, list) else f"{value:g}")
                     for value in (hp.get("gamma"), hp.get("delta", 1.0)))
@@ -43,7 +40,7 @@ def recipe(metadata: dict, config: dict | None = None) -> str:
         extras.append(f"{hp['lr_schedule']} lr")
     if metadata.get("selected"):
         extras.append(f"best validation probe (step {metadata['selected']['step']:,})")
-    extras += model_options(config or {})
+    extras += options
     return ", ".join([f"{metadata.get('model')} lr {hp.get('lr'):g}, β {hp.get('beta'):g}, γ {gamma}", *extras,
                       metadata.get("precision", "fp32"), f"{metadata['data']['train_items']:,} items"])
 
@@ -56,14 +53,17 @@ def summary_rows(run_model_dir, every: int = 0) -> list[dict]:
         raise FileNotFoundError(f"no training state in {directory}: not a run folder of train.py")
     metadata = checkpoint.read_metadata(directory)
     config_path = directory / "config.json"
-    config = json.loads(config_path.read_text()) if config_path.is_file() else {}
+    options = []
+    if config_path.is_file():
+        config = json.loads(config_path.read_text())
+        options = model_options(config, hub.model_class(config, directory))
+    run, run_recipe = f"{directory.parent.parent.name}/{directory.name}", recipe(metadata, options)
     history = [entry for entry in state["history"] if "spearman" in entry]
     rows = []
     for index, entry in enumerate(history):
         if every and entry["step"] % every and index != len(history) - 1:
             continue
-        rows.append({"run": f"{directory.parent.parent.name}/{directory.name}", "recipe": recipe(metadata, config),
-                     "step": entry["step"],
+        rows.append({"run": run, "recipe": run_recipe, "step": entry["step"],
                      "wall_time_s": entry.get("wall_time_s"),
                      "spearman": {name: entry["spearman"][name] for name in metadata["attribute_names"]},
                      "accuracy": entry["val"].get("accuracy")})

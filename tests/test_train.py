@@ -189,9 +189,10 @@ def test_validation_probe_logs_each_attributes_spearman(env, tmp_path):
 
 def test_run_tables_name_changed_model_options_and_keep_each_datasets_attributes_apart():
     from arvae import runs
+    from arvae.models import SpritesVAE
     config = {"model_class": "SpritesVAE", "latent_dim": 10, "channels": 32, "batch_norm": True, "decoder_channels": 64}
-    assert runs.model_options(config) == ["batch norm", "decoder channels 64"]  # latent dim 10 is the default
-    assert runs.model_options({"model_class": "SpritesVAE", "batch_norm": False}) == []
+    assert runs.model_options(config, SpritesVAE) == ["batch norm", "decoder channels 64"]  # latent dim 10 is the default
+    assert runs.model_options({"model_class": "SpritesVAE", "batch_norm": False}, SpritesVAE) == []
     row = {"recipe": "r", "step": 1, "wall_time_s": 60.0, "accuracy": 0.9}
     sprites_row = row | {"run": "a/arvae", "spearman": {"shape": 0.5, "scale": 0.9}}
     mnist_row = row | {"run": "b/arvae", "spearman": {"area": 0.8}}
