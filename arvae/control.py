@@ -266,7 +266,8 @@ def set_attribute(explorer, kind: str, z, attribute: str, target, tolerance=None
 class Controllability:
     """Sweeps of ``n`` held-out inputs along each attribute's dim: ``values`` (S,) the requested
     positions, ``measured`` (L, N, S), ``rho`` (L, N) each sweep's Spearman rho, ``monotonic``
-    (L, N) whether the sweep never turns back (and moves)."""
+    (L, N) whether the sweep never turns back (and moves); ``rho`` and ``monotonic`` read angles
+    unwrapped along the sweep (:func:`traversal.unwrap_angles`), ``measured`` as measured."""
 
     kind: str
     dims: list
@@ -303,7 +304,8 @@ def controllability(explorer, kind: str, n_inputs=DEFAULT_CONTROL_INPUTS, steps=
         model = explorer.model(kind)
         latents = traversal.encode(model, explorer.samples.model_inputs(np.arange(n)))
         values, measured = traversal.traverse_and_measure(model, explorer.measure, latents, dims, steps)
-        rho = np.stack([metrics.spearman_rows(values, measured[l]) for l in range(len(dims))])
-        return Controllability(kind, list(dims), values, measured, rho, monotonic_sweeps(measured))
+        unwrapped = traversal.unwrap_angles(explorer.spec, measured, explorer.samples.attributes[:n])
+        rho = np.stack([metrics.spearman_rows(values, unwrapped[l]) for l in range(len(dims))])
+        return Controllability(kind, list(dims), values, measured, rho, monotonic_sweeps(unwrapped))
 
     return explorer.results.get(("controllability", kind, n, steps, tuple(dims)), make)

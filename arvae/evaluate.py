@@ -70,7 +70,7 @@ def library_versions() -> dict[str, str]:
 
 
 def traversal_monotonicity(model, spec, latents: torch.Tensor, dims, steps: int = 9, directions=None,
-                           groups: dict | None = None) -> dict:
+                           groups: dict | None = None, attributes: np.ndarray | None = None) -> dict:
     """Mean Spearman correlation between latent value and measured attribute along traversals.
 
     ``directions`` (+1/-1 per attribute, default all +1) orients each dim: a β-VAE's dims have no
@@ -79,8 +79,12 @@ def traversal_monotonicity(model, spec, latents: torch.Tensor, dims, steps: int 
     attribute -> (labels of the inputs (N,), label names): that attribute's mean is also given per
     label (``by_label``), e.g. sprites' orientation per shape. Steps whose attribute is undefined (a
     blank output; a sprite drawn as a blob has no shape) are left out of their traversal's correlation
-    (:func:`metrics.spearman_rows`); ``measured_share`` says, per attribute, how many steps were left."""
+    (:func:`metrics.spearman_rows`); ``measured_share`` says, per attribute, how many steps were left.
+    An angle known only modulo a period (``spec.periodic``: sprites' orientation) is unwrapped along
+    each traversal first, by the period the inputs' ``attributes`` (N, A; needed then) give it
+    (:func:`traversal.unwrap_angles`; not in the paper, whose θ runs over a full turn for every shape)."""
     values, measured = traversal.traverse_and_measure(model, spec.measure, latents, dims, steps)
+    measured = traversal.unwrap_angles(spec, measured, attributes)
     directions = np.ones(len(dims)) if directions is None else np.asarray(directions, dtype=float)
     rho = {name: directions[l] * metrics.spearman_rows(values, measured[l]) for l, name in enumerate(spec.attribute_names)}
     by_label = {}
@@ -126,7 +130,7 @@ def evaluate_model(spec, model_kind: str, data, root, mi_estimator: str, travers
     groups = {name: (data.attributes[:traversal_inputs, names.index(by)].numpy().astype(int), spec.value_labels[by])
               for name, by in spec.monotonicity_by.items()}
     monotonicity = traversal_monotonicity(model, spec, latents[:traversal_inputs], dims, directions=directions,
-                                          groups=groups)
+                                          groups=groups, attributes=data.attributes[:traversal_inputs].numpy())
     result["traversal_monotonicity"] = monotonicity["mean"]
     result["traversal_measured_share"] = float(np.mean(list(monotonicity["measured_share"].values())))
     for name, value in monotonicity["per_attribute"].items():

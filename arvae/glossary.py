@@ -41,7 +41,8 @@ METRIC_HELP = {
     "Reconstruction": "share of pixels (images) or tokens (music) decoded right from the encoded input",
     "Traversal monotonicity": "move the attribute's dim from −4 to 4, measure the decoded output, average "
                               "the Spearman correlation over 100 held-out inputs (1: always increases; "
-                              "steps where the attribute is undefined, e.g. a blob's shape, are left out)",
+                              "steps where the attribute is undefined, e.g. a blob's shape, are left out; "
+                              "an angle is unwrapped, so a square turning past a quarter turn still turns on)",
     "Content preservation": "share of reconstructions (MNIST: also traversals) that keep the input's "
                             "content: the digit a classifier reads, or the sprite's shape",
 }

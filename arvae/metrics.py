@@ -52,6 +52,8 @@ module differs from it, or where a choice had to be made:
 * ``spearman_rows``: steps where x or y is NaN (an attribute that is undefined
   there) are left out of their row; rows where x or y is constant, or with
   fewer than 3 defined steps, get correlation 0.
+* ``unwrap_rows`` (not in the paper or the reference): an angle known only
+  modulo a period, unwrapped along each row before ``spearman_rows`` reads it.
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ __all__ = [
     "scc_per_attribute",
     "compute_all",
     "spearman_rows",
+    "unwrap_rows",
 ]
 
 N_BINS = 20
@@ -438,6 +441,20 @@ def spearman_rows(x, y) -> np.ndarray:
         keep = ~undefined[i]
         rho[i] = _spearman_defined_rows(x[i, keep][None], y[i, keep][None])[0] if keep.sum() >= SPEARMAN_MIN_STEPS else 0.0
     return rho
+
+
+def unwrap_rows(values, period) -> np.ndarray:
+    """Each row of ``values`` (M, K), an angle known only modulo ``period`` (a scalar or (M,)),
+    unwrapped along K as :func:`numpy.unwrap` does: a step between two defined neighbours takes the
+    smaller turn either way, so a step across the end of the period continues from the last value
+    instead of jumping back by a period (a square turned on past a quarter turn looks turned by a
+    little again). NaN steps stay NaN, and a step across them, whose turn is unknown, is kept as
+    measured."""
+    values = np.atleast_2d(np.asarray(values, dtype=np.float64))
+    period = np.broadcast_to(np.asarray(period, dtype=np.float64), values.shape[:1])[:, None]
+    steps = np.diff(values, axis=1)  # NaN beside an undefined step: no correction there
+    correction = np.nan_to_num(-period * np.round(steps / period))
+    return values + np.concatenate([np.zeros((len(values), 1)), np.cumsum(correction, axis=1)], axis=1)
 
 
 def _spearman_defined_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:

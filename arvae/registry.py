@@ -88,6 +88,10 @@ class DatasetSpec:
     # attribute -> a categorical attribute (in value_labels): evaluation also reports the first's traversal
     # monotonicity per value of the second (sprites: orientation per shape, as each has its own symmetry)
     monotonicity_by: dict = field(default_factory=dict)
+    # attribute -> (a categorical attribute, the period per value of it): an angle known only modulo a
+    # period that depends on the input (sprites: orientation, by the shape's symmetry); traversal
+    # monotonicity unwraps it along each sweep (arvae.traversal.unwrap_angles)
+    periodic: dict = field(default_factory=dict)
     # content preservation (Sect. 5.3): (model, test data, attribute dims, checkpoints root) -> accuracies
     # (MNIST: a digit classifier on inputs, reconstructions, traversals; sprites: the measured shape)
     content_classifier: Callable | None = None
@@ -147,6 +151,7 @@ DATASETS: dict[str, DatasetSpec] = {
             input=ImageInput(size=sprites.IMAGE_SIZE, fit=image_input.fit_in_place, binary=True),
             value_labels={"shape": sprites.SHAPE_NAMES},
             monotonicity_by={"orientation": "shape"},
+            periodic={"orientation": ("shape", sprites.SYMMETRY_PERIODS)},
             content_classifier=sprites.shape_preservation,
             paper_figures={"traversal": "9", "surface": "12"},
             benchmark={"slider": True},

@@ -9,6 +9,8 @@ import os
 import numpy as np
 import torch
 
+from arvae import metrics
+
 SPAN = 4.0  # the paper traverses each regularized dim from -4 to 4
 # attribute surfaces of image models decode in bfloat16 where the CPU computes it natively (about
 # twice as fast; Bernoulli probabilities within ~0.01, so the measured surface is the same to the
@@ -136,6 +138,22 @@ def traverse(model, measure, z: torch.Tensor, dims, steps: int = 9, span: float 
     attributes = measure(decoded).reshape(len(dims), len(z), steps, -1)
     measured = np.stack([attributes[l, :, :, l] for l in range(len(dims))])
     return values, decoded.reshape(len(dims), len(z), steps, *decoded.shape[1:]), measured
+
+
+def unwrap_angles(spec, measured: np.ndarray, attributes: np.ndarray | None) -> np.ndarray:
+    """``measured`` (L, N, S) of :func:`traverse_and_measure` with each angle of ``spec.periodic``
+    unwrapped along its sweeps (:func:`arvae.metrics.unwrap_rows`) by the period that input ``n``'s
+    ``attributes[n]`` give it (sprites: orientation by the shape's symmetry). Along a traversal a
+    square turned on past a quarter turn looks turned by a little again: unwrapped, it reads as
+    turning on, as it does on screen, rather than as jumping back."""
+    if spec.periodic and attributes is None:
+        raise ValueError(f"{spec.key}: unwrapping {', '.join(spec.periodic)} needs the inputs' attributes")
+    names = list(spec.attribute_names)
+    unwrapped = np.array(measured, dtype=np.float64)
+    for name, (by, periods) in spec.periodic.items():
+        period = np.asarray(periods, dtype=np.float64)[np.asarray(attributes)[:, names.index(by)].astype(np.int64)]
+        unwrapped[names.index(name)] = metrics.unwrap_rows(unwrapped[names.index(name)], period)
+    return unwrapped
 
 
 def traverse_and_measure(model, measure, z: torch.Tensor, dims, steps: int = 9, span: float = SPAN):

@@ -111,7 +111,8 @@ def test_controllability_equals_evaluates_traversal_monotonicity(by_key, key, ki
     assert result.measured.shape == (len(ex.spec.attribute_names), 12, 9)
     model = ex.model(kind)
     latents = traversal.encode(model, ex.samples.model_inputs(np.arange(12)))
-    expected = evaluate.traversal_monotonicity(model, ex.spec, latents, result.dims)["per_attribute"]
+    expected = evaluate.traversal_monotonicity(model, ex.spec, latents, result.dims,
+                                               attributes=ex.samples.attributes[:12])["per_attribute"]
     summary = result.summary(ex.spec.attribute_names)
     for name, row in summary.items():
         assert row["spearman"] == pytest.approx(expected[name], abs=1e-9)

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from arvae import registry, traversal
+from arvae.data import sprites
 from arvae.evaluate import dim_directions, reconstruction_accuracy, traversal_monotonicity
 from arvae.models import MnistVAE
 from helpers import write_tiny_mnist
@@ -138,7 +139,7 @@ def test_traversal_monotonicity_detects_an_attribute_that_follows_its_dim():
     values, measured = traversal.traverse_and_measure(GrowingSquare(), spec.measure, z, dims=[0, 1], steps=9)
     area = measured[0]  # attribute 0 (area) along dim 0
     assert (np.diff(area, axis=1) > 0).all()
-    two_attributes = SimpleNamespace(measure=spec.measure, attribute_names=("area", "length"))
+    two_attributes = SimpleNamespace(measure=spec.measure, attribute_names=("area", "length"), periodic={})
     result = traversal_monotonicity(GrowingSquare(), two_attributes, z, [0, 1])
     assert result["per_attribute"]["area"] > 0.99
     assert result["per_attribute"]["length"] == pytest.approx(0.0)  # dim 1 changes nothing
@@ -151,7 +152,7 @@ def test_traversal_steps_without_the_attribute_are_left_out_and_counted():
             canvas[z[:, 0] > 2.5] = 0
             return canvas
 
-    two_attributes = SimpleNamespace(measure=registry.get("mnist").measure, attribute_names=("area", "length"))
+    two_attributes = SimpleNamespace(measure=registry.get("mnist").measure, attribute_names=("area", "length"), periodic={})
     result = traversal_monotonicity(VanishingSquare(), two_attributes, torch.zeros(3, 2), [0, 1])
     assert result["per_attribute"]["area"] > 0.99  # monotonic over the 7 steps that show a square
     assert result["measured_share"]["area"] == pytest.approx(7 / 9)
@@ -160,7 +161,7 @@ def test_traversal_steps_without_the_attribute_are_left_out_and_counted():
 
 def test_a_dim_that_encodes_its_attribute_in_reverse_is_read_the_way_the_data_orders_it():
     spec = registry.get("mnist")
-    two_attributes = SimpleNamespace(measure=spec.measure, attribute_names=("area", "length"))
+    two_attributes = SimpleNamespace(measure=spec.measure, attribute_names=("area", "length"), periodic={})
     rng = np.random.default_rng(0)
     area = rng.random(200)
     latents = np.stack([-3 * area + 0.01 * rng.standard_normal(200), rng.standard_normal(200)], axis=1)
@@ -182,7 +183,7 @@ def test_traversal_monotonicity_is_also_reported_per_label_of_a_categorical_attr
         def generate(self, z):
             return super().generate(torch.where(z[:, 1:] > 0, torch.zeros_like(z), z))
 
-    two_attributes = SimpleNamespace(measure=registry.get("mnist").measure, attribute_names=("area", "length"))
+    two_attributes = SimpleNamespace(measure=registry.get("mnist").measure, attribute_names=("area", "length"), periodic={})
     z = torch.tensor([[0.0, -1.0], [1.0, -2.0], [0.0, 1.0], [0.5, 2.0]])
     labels = np.array([0, 0, 1, 1])
     result = traversal_monotonicity(GrowsOnlyForLabelZero(), two_attributes, z, [0, 1],
@@ -190,6 +191,34 @@ def test_traversal_monotonicity_is_also_reported_per_label_of_a_categorical_attr
     by_label = result["by_label"]["area"]
     assert by_label["grower"] > 0.99 and by_label["keeper"] == pytest.approx(0.0)
     assert result["per_attribute"]["area"] == pytest.approx((by_label["grower"] + by_label["keeper"]) / 2)
+
+
+class TurningSquare(torch.nn.Module):
+    """A stand-in sprites decoder: z2 turns a large centred square by 0 to 2.2 rad, past the quarter
+    turn after which a square looks turned by a little again; the other dims do nothing."""
+
+    latent_dim = 5
+
+    def eval(self):
+        return self
+
+    def generate(self, z):
+        turn = ((z[:, 2].clamp(-4, 4) + 4) / 8 * 14).round().numpy()  # dSprites' orientation index, of 40
+        factors = np.stack([np.zeros(len(z)), np.full(len(z), 5), turn, np.full(len(z), 16), np.full(len(z), 16)], 1)
+        return torch.from_numpy(sprites.render(factors.astype(np.int64))).float()[:, None]
+
+
+def test_an_angle_is_unwrapped_along_its_traversal():
+    spec = registry.get("sprites")
+    orientation = spec.attribute_names.index("orientation")
+    z, dims = torch.zeros(2, 5), [0, 1, 2, 3, 4]
+    values, measured = traversal.traverse_and_measure(TurningSquare(), spec.measure, z, dims)
+    assert (np.diff(measured[orientation], axis=1) < 0).any()  # as measured, it jumps back past π/2
+    squares = np.zeros((2, len(spec.attribute_names)))  # shape 0: both inputs are squares
+    result = traversal_monotonicity(TurningSquare(), spec, z, dims, attributes=squares)
+    assert result["per_attribute"]["orientation"] > 0.99  # unwrapped: it turns on, as it does on screen
+    with pytest.raises(ValueError, match="attributes"):
+        traversal_monotonicity(TurningSquare(), spec, z, dims)
 
 
 def test_reconstruction_accuracy_is_pixel_accuracy():

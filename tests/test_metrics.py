@@ -285,3 +285,24 @@ def test_spearman_rows_broadcast_and_edge_cases():
     keep = np.isfinite(y[4])
     assert M.spearman_rows(grid, y)[4] == pytest.approx(stats.spearmanr(grid[keep], y[4, keep])[0])
     assert M.spearman_rows(np.ones((2, 5)), np.arange(10.0).reshape(2, 5)).tolist() == [0.0, 0.0]
+
+
+def test_unwrap_rows_continues_an_angle_across_its_period_and_steps_over_undefined_steps():
+    quarter, turn = np.pi / 2, 2 * np.pi
+    square = np.array([0.1, 0.4, 0.7, 1.0, 1.3, 0.03, 0.33])  # turns on by 0.3 a step, past a quarter turn
+    heart = np.array([5.5, 5.8, 6.1, 0.12, 0.42, 0.72, 1.02])  # the same, past a full turn
+    gap = np.array([np.nan, 0.4, 0.7, np.nan, 1.3, 0.03, np.nan])  # 0.7 -> 1.3: across a gap, as measured
+    got = M.unwrap_rows(np.vstack([square, heart, gap, np.full(7, np.nan)]), [quarter, turn, quarter, quarter])
+    np.testing.assert_allclose(got[0], 0.1 + 0.3 * np.arange(7), atol=0.01)
+    np.testing.assert_allclose(np.diff(got[1]), 0.3, atol=0.01)
+    np.testing.assert_array_equal(np.isnan(got[2]), np.isnan(gap))  # undefined steps stay undefined
+    np.testing.assert_allclose(got[2, [1, 2, 4, 5]], [0.4, 0.7, 1.3, 0.03 + quarter])
+    assert np.isnan(got[3]).all()
+    assert M.spearman_rows(np.arange(7), got[:3]).tolist() == pytest.approx([1.0, 1.0, 1.0])
+    # within a period nothing moves; a turn back by less than half a period stays a turn back
+    back = np.array([[1.2, 0.9, 0.6, 0.3, 0.0, 1.4]])
+    np.testing.assert_allclose(M.unwrap_rows(back, quarter), [[1.2, 0.9, 0.6, 0.3, 0.0, 1.4 - quarter]])
+    np.testing.assert_array_equal(M.unwrap_rows(square[:5], quarter)[0], square[:5])
+    # an ellipse (period π) undefined for a step while it turns by more than half a period
+    ellipse = np.array([[0.01, 0.27, 0.63, 0.96, np.nan, 2.57, 2.91]])
+    np.testing.assert_array_equal(M.unwrap_rows(ellipse, np.pi), ellipse)
