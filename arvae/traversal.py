@@ -151,8 +151,9 @@ def unwrap_angles(spec, measured: np.ndarray, attributes: np.ndarray | None) -> 
     names = list(spec.attribute_names)
     unwrapped = np.array(measured, dtype=np.float64)
     for name, (by, periods) in spec.periodic.items():
+        l = names.index(name)
         period = np.asarray(periods, dtype=np.float64)[np.asarray(attributes)[:, names.index(by)].astype(np.int64)]
-        unwrapped[names.index(name)] = metrics.unwrap_rows(unwrapped[names.index(name)], period)
+        unwrapped[l] = metrics.unwrap_rows(unwrapped[l], period)
     return unwrapped
 
 

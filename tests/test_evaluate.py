@@ -133,13 +133,18 @@ class GrowingSquare(torch.nn.Module):
         return canvas
 
 
+def mnist_area_and_length():
+    """A dataset spec reduced to what traversal monotonicity reads: MNIST's measure, two attributes."""
+    return SimpleNamespace(measure=registry.get("mnist").measure, attribute_names=("area", "length"), periodic={})
+
+
 def test_traversal_monotonicity_detects_an_attribute_that_follows_its_dim():
     spec = registry.get("mnist")
     z = torch.zeros(4, 2)
     values, measured = traversal.traverse_and_measure(GrowingSquare(), spec.measure, z, dims=[0, 1], steps=9)
     area = measured[0]  # attribute 0 (area) along dim 0
     assert (np.diff(area, axis=1) > 0).all()
-    two_attributes = SimpleNamespace(measure=spec.measure, attribute_names=("area", "length"), periodic={})
+    two_attributes = mnist_area_and_length()
     result = traversal_monotonicity(GrowingSquare(), two_attributes, z, [0, 1])
     assert result["per_attribute"]["area"] > 0.99
     assert result["per_attribute"]["length"] == pytest.approx(0.0)  # dim 1 changes nothing
@@ -152,7 +157,7 @@ def test_traversal_steps_without_the_attribute_are_left_out_and_counted():
             canvas[z[:, 0] > 2.5] = 0
             return canvas
 
-    two_attributes = SimpleNamespace(measure=registry.get("mnist").measure, attribute_names=("area", "length"), periodic={})
+    two_attributes = mnist_area_and_length()
     result = traversal_monotonicity(VanishingSquare(), two_attributes, torch.zeros(3, 2), [0, 1])
     assert result["per_attribute"]["area"] > 0.99  # monotonic over the 7 steps that show a square
     assert result["measured_share"]["area"] == pytest.approx(7 / 9)
@@ -161,7 +166,7 @@ def test_traversal_steps_without_the_attribute_are_left_out_and_counted():
 
 def test_a_dim_that_encodes_its_attribute_in_reverse_is_read_the_way_the_data_orders_it():
     spec = registry.get("mnist")
-    two_attributes = SimpleNamespace(measure=spec.measure, attribute_names=("area", "length"), periodic={})
+    two_attributes = mnist_area_and_length()
     rng = np.random.default_rng(0)
     area = rng.random(200)
     latents = np.stack([-3 * area + 0.01 * rng.standard_normal(200), rng.standard_normal(200)], axis=1)
@@ -183,7 +188,7 @@ def test_traversal_monotonicity_is_also_reported_per_label_of_a_categorical_attr
         def generate(self, z):
             return super().generate(torch.where(z[:, 1:] > 0, torch.zeros_like(z), z))
 
-    two_attributes = SimpleNamespace(measure=registry.get("mnist").measure, attribute_names=("area", "length"), periodic={})
+    two_attributes = mnist_area_and_length()
     z = torch.tensor([[0.0, -1.0], [1.0, -2.0], [0.0, 1.0], [0.5, 2.0]])
     labels = np.array([0, 0, 1, 1])
     result = traversal_monotonicity(GrowsOnlyForLabelZero(), two_attributes, z, [0, 1],
